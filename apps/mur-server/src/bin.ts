@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+/**
+ * `mur-server`: serve | migrate up | migrate status.
+ * Configuration is the environment (see README); flags override it.
+ */
+import { Command, Options } from "@effect/cli"
+import { NodeContext } from "@effect/platform-node"
+import { Storage } from "@mur/core"
+import { startServer } from "@mur/server"
+import { Console, Effect, Option } from "effect"
+import { createRequire } from "node:module"
+import { type Overrides, readSettings, SettingsError } from "./settings.js"
+
+const { version } = createRequire(import.meta.url)("../package.json") as { version: string }
+
+/** One line on stderr and a non-zero exit: how every start-up problem ends. */
+const die = (message: string, code = 1): never => {
+  process.stderr.write(`mur-server: ${message}\n`)
+  process.exit(code)
+}
+
+const settingsOrDie = (overrides: Overrides) => {
+  try {
+    return readSettings(process.env, overrides)
+  } catch (e) {
+    if (e instanceof SettingsError) return die(e.message)
+    throw e
+  }
+}
+
+const describe = (error: unknown): string => {
+  const seen = new Set<unknown>()
+  const parts: string[] = []
+  let cur: any = error
+  while (cur && typeof cur === "object" && !seen.has(cur)) {
+    seen.add(cur)
+    if (typeof cur.message === "string" && cur.message && !parts.includes(cur.message)) parts.push(cur.message)
+    cur = cur.cause ?? cur.error
+  }
+  return parts.length > 0 ? parts.join(": ") : String(error)
+}
+
+const optionalText = (name: string, description: string) =>
+  Options.text(name).pipe(Options.withDescription(description), Options.optional)
+
+const flags = {
+  port: optionalText("port", "Port to listen on (PORT); 0 picks a free port"),
+  host: optionalText("host", "Address to bind (HOST)"),
+  databaseUrl: optionalText("database-url", "file:<path> or postgres://… (DATABASE_URL)"),
+  logLevel: optionalText("log-level", "trace | debug | info | warning | error | none (LOG_LEVEL)"),
+  logFormat: optionalText("log-format", "json | pretty (LOG_FORMAT)")
+}
+
+const toOverrides = (o: {
+  port?: Option.Option<string>
+  host?: Option.Option<string>
+  databaseUrl?: Option.Option<string>
+  logLevel?: Option.Option<string>
+  logFormat?: Option.Option<string>
+}): Overrides => ({
+  PORT: o.port ? Option.getOrUndefined(o.port) : undefined,
+  HOST: o.host ? Option.getOrUndefined(o.host) : undefined,
+  DATABASE_URL: o.databaseUrl ? Option.getOrUndefined(o.databaseUrl) : undefined,
+  LOG_LEVEL: o.logLevel ? Option.getOrUndefined(o.logLevel) : undefined,
+  LOG_FORMAT: o.logFormat ? Option.getOrUndefined(o.logFormat) : undefined
+})
+
+const serve = Command.make("serve", flags, (opts) =>
+  Effect.promise(async () => {
+    const settings = settingsOrDie(toOverrides(opts))
+    const running = await startServer(settings.server).catch((e) => die(`cannot start: ${describe(e)}`))
+    process.stdout.write(`mur-server listening on ${running.url}\n`)
+    let stopping = false
+    const stop = (signal: string) => {
+      if (stopping) return
+      stopping = true
+      process.stderr.write(`mur-server: ${signal}, draining\n`)
+      running.close(settings.shutdownTimeoutMs).then(
+        () => process.exit(0),
+        (e) => die(`shutdown failed: ${describe(e)}`)
+      )
+    }
+    process.on("SIGTERM", () => stop("SIGTERM"))
+    process.on("SIGINT", () => stop("SIGINT"))
+    await new Promise<never>(() => undefined)
+  })
+).pipe(Command.withDescription("Run the HTTP and WebSocket server"))
+
+const withDatabase = <A, E>(
+  databaseUrl: Option.Option<string>,
+  run: Effect.Effect<A, E, import("@effect/sql").SqlClient.SqlClient>
+) =>
+  Effect.suspend(() => {
+    const url = Option.getOrUndefined(databaseUrl) ?? process.env.DATABASE_URL ?? "file:./data/mur.db"
+    const database = Storage.parseDatabaseUrl(url)
+    if ("error" in database) return die(`invalid DATABASE_URL: ${database.error}`)
+    return run.pipe(
+      Effect.provide(Storage.layer(database)),
+      Effect.catchAll((e) => Effect.sync(() => die(describe(e))))
+    )
+  })
+
+const migrateUp = Command.make("up", { databaseUrl: flags.databaseUrl }, ({ databaseUrl }) =>
+  withDatabase(
+    databaseUrl,
+    Effect.flatMap(Storage.migrate, (applied) =>
+      applied.length === 0
+        ? Console.log("mur-server: database is up to date")
+        : Effect.forEach(applied, ([id, name]) => Console.log(`applied ${String(id).padStart(4, "0")}_${name}`), {
+            discard: true
+          })
+    )
+  )
+).pipe(Command.withDescription("Apply every pending migration"))
+
+const migrateStatus = Command.make("status", { databaseUrl: flags.databaseUrl }, ({ databaseUrl }) =>
+  withDatabase(
+    databaseUrl,
+    Effect.flatMap(Storage.migrationStatus, (rows) =>
+      Effect.forEach(
+        rows,
+        (r) =>
+          Console.log(
+            `${String(r.id).padStart(4, "0")}_${r.name}\t${r.applied_at === null ? "pending" : `applied ${r.applied_at}`}`
+          ),
+        { discard: true }
+      )
+    )
+  )
+).pipe(Command.withDescription("List migrations and whether each is applied"))
+
+const migrate = Command.make("migrate").pipe(
+  Command.withDescription("Database migrations"),
+  Command.withSubcommands([migrateUp, migrateStatus])
+)
+
+const root = Command.make("mur-server").pipe(
+  Command.withDescription("The team server for mur"),
+  Command.withSubcommands([serve, migrate])
+)
+
+const cli = Command.run(root, { name: "mur-server", version })
+
+cli(process.argv).pipe(
+  Effect.provide(NodeContext.layer),
+  Effect.runPromise
+).then(
+  () => process.exit(process.exitCode ?? 0),
+  (e) => die(describe(e), 2)
+)

@@ -1,0 +1,215 @@
+/**
+ * Accounts and tokens: register, login, refresh with rotation and reuse detection,
+ * logout, and turning a bearer credential into the calling user.
+ */
+import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import {
+  Conflict,
+  Forbidden,
+  type LoginRequest,
+  type LoginResponse,
+  type MeResponse,
+  type RegisterRequest,
+  type TokenPair,
+  Unauthorized,
+  type User
+} from "@mur/domain"
+import { Effect, Option } from "effect"
+import { randomBytes } from "node:crypto"
+import { AccessTokens } from "./AccessTokens.js"
+import { AuditLog } from "./AuditLog.js"
+import { EngineConfig } from "./Config.js"
+import { Passwords } from "./Passwords.js"
+import { RequestInfo } from "./RequestInfo.js"
+import { addSeconds, newId, now, sha256 } from "./rows.js"
+import { SessionRepo } from "./SessionRepo.js"
+import { TeamRepo } from "./TeamRepo.js"
+import { toUser, UserRepo } from "./UserRepo.js"
+
+/** The caller behind a bearer credential. */
+export interface Principal {
+  readonly user: User
+  readonly sessionId: string | null
+  readonly apiKeyId: string | null
+}
+
+const unauthorized = (message = "Missing or invalid credentials") => new Unauthorized({ code: "unauthorized", message })
+
+const isUniqueViolation = (e: SqlError) => {
+  const cause = e.cause as { code?: string; message?: string } | undefined
+  return cause?.code === "23505" || cause?.code === "SQLITE_CONSTRAINT_UNIQUE" || cause?.code === "SQLITE_CONSTRAINT_PRIMARYKEY"
+}
+
+export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const config = yield* EngineConfig
+    const users = yield* UserRepo
+    const sessions = yield* SessionRepo
+    const teams = yield* TeamRepo
+    const passwords = yield* Passwords
+    const tokens = yield* AccessTokens
+    const audit = yield* AuditLog
+
+    const newRefreshToken = () => randomBytes(32).toString("base64url")
+
+    /** Issues the first token pair of a new login; runs inside the caller's transaction. */
+    const startSession = (userId: string, at: string) =>
+      Effect.gen(function* () {
+        const info = Option.getOrNull(yield* Effect.serviceOption(RequestInfo))
+        const sessionId = newId()
+        const refresh = newRefreshToken()
+        yield* sessions.createSession({
+          id: sessionId,
+          user_id: userId,
+          created_at: at,
+          ip: info?.ip ?? null,
+          user_agent: info?.userAgent ?? null,
+          client: null
+        })
+        yield* sessions.insertToken({
+          token_hash: sha256(refresh),
+          session_id: sessionId,
+          created_at: at,
+          expires_at: addSeconds(at, config.refreshTokenTtlSeconds)
+        })
+        return { sessionId, refresh }
+      })
+
+    const tokenPair = (userId: string, sessionId: string, refresh: string) =>
+      Effect.map(
+        tokens.sign({ userId, sessionId }),
+        (access): TokenPair => ({ access_token: access, refresh_token: refresh, expires_in: tokens.ttlSeconds })
+      )
+
+    const register = (input: RegisterRequest): Effect.Effect<LoginResponse, Conflict | Forbidden | SqlError> =>
+      Effect.gen(function* () {
+        if (!config.allowSignup) {
+          return yield* new Forbidden({ code: "signup_disabled", message: "Sign-up is turned off on this server" })
+        }
+        const passwordHash = yield* passwords.hash(input.password)
+        const at = now()
+        const row = { id: newId(), email: input.email, name: input.name, password_hash: passwordHash, created_at: at }
+        const { sessionId, refresh } = yield* Effect.gen(function* () {
+          yield* users.insert(row)
+          const started = yield* startSession(row.id, at)
+          yield* audit.record({ action: "auth.register", actorId: row.id, targetType: "user", targetId: row.id })
+          return started
+        }).pipe(
+          sql.withTransaction,
+          Effect.catchIf(isUniqueViolation, () =>
+            Effect.fail(new Conflict({ code: "email_taken", message: "An account with this e-mail already exists" }))
+          )
+        )
+        const pair = yield* tokenPair(row.id, sessionId, refresh)
+        return { user: toUser(row), ...pair }
+      })
+
+    const login = (input: LoginRequest): Effect.Effect<LoginResponse, Unauthorized | SqlError> =>
+      Effect.gen(function* () {
+        const found = yield* users.findByEmail(input.email)
+        const ok = Option.isSome(found)
+          ? yield* passwords.verify(input.password, found.value.password_hash)
+          : yield* passwords.verifyNobody(input.password)
+        if (!ok || Option.isNone(found)) {
+          yield* audit.record({
+            action: "auth.login_failed",
+            actorId: Option.isSome(found) ? found.value.id : null,
+            targetType: "user",
+            targetId: Option.isSome(found) ? found.value.id : null,
+            metadata: { email: input.email }
+          })
+          return yield* new Unauthorized({ code: "invalid_credentials", message: "Wrong e-mail or password" })
+        }
+        const user = found.value
+        const at = now()
+        const { sessionId, refresh } = yield* Effect.gen(function* () {
+          const started = yield* startSession(user.id, at)
+          yield* audit.record({ action: "auth.login", actorId: user.id, targetType: "user", targetId: user.id })
+          return started
+        }).pipe(sql.withTransaction)
+        const pair = yield* tokenPair(user.id, sessionId, refresh)
+        return { user: toUser(user), ...pair }
+      })
+
+    const refresh = (refreshToken: string): Effect.Effect<TokenPair, Unauthorized | SqlError> =>
+      Effect.gen(function* () {
+        const at = now()
+        const tokenHash = sha256(refreshToken)
+        // The transaction decides; a reuse commits the revocation and only then fails.
+        const outcome = yield* Effect.gen(function* () {
+          const found = yield* sessions.findToken(tokenHash)
+          if (Option.isNone(found) || found.value.revoked_at !== null) return { _tag: "invalid" } as const
+          const token = found.value
+          if (token.rotated_at === null && Date.parse(token.expires_at) <= Date.parse(at)) return { _tag: "expired" } as const
+          const rotated = token.rotated_at === null && (yield* sessions.markRotated(tokenHash, at))
+          if (!rotated) {
+            yield* sessions.revokeSession(token.session_id, at, "token_reused")
+            yield* audit.record({
+              action: "auth.token_reused",
+              actorId: token.user_id,
+              targetType: "session",
+              targetId: token.session_id
+            })
+            return { _tag: "reused" } as const
+          }
+          const next = newRefreshToken()
+          yield* sessions.insertToken({
+            token_hash: sha256(next),
+            session_id: token.session_id,
+            created_at: at,
+            expires_at: addSeconds(at, config.refreshTokenTtlSeconds)
+          })
+          return { _tag: "ok", userId: token.user_id, sessionId: token.session_id, next } as const
+        }).pipe(sql.withTransaction)
+        switch (outcome._tag) {
+          case "invalid":
+            return yield* unauthorized("Unknown or revoked refresh token")
+          case "expired":
+            return yield* new Unauthorized({ code: "token_expired", message: "The refresh token has expired" })
+          case "reused":
+            return yield* new Unauthorized({
+              code: "token_reused",
+              message: "This refresh token was already used; every token of this login is now revoked"
+            })
+          case "ok":
+            return yield* tokenPair(outcome.userId, outcome.sessionId, outcome.next)
+        }
+      })
+
+    const logout = (refreshToken: string): Effect.Effect<void, Unauthorized | SqlError> =>
+      Effect.gen(function* () {
+        const found = yield* sessions.findToken(sha256(refreshToken))
+        if (Option.isNone(found)) return yield* unauthorized("Unknown refresh token")
+        const token = found.value
+        if (token.revoked_at !== null) return
+        yield* Effect.zipRight(
+          sessions.revokeSession(token.session_id, now(), "logout"),
+          audit.record({ action: "auth.logout", actorId: token.user_id, targetType: "session", targetId: token.session_id })
+        ).pipe(sql.withTransaction)
+      })
+
+    /** Resolves `Authorization: Bearer …` to the caller; one indexed lookup per request. */
+    const authenticate = (bearer: string): Effect.Effect<Principal, Unauthorized | SqlError> =>
+      Effect.gen(function* () {
+        if (bearer.length === 0) return yield* unauthorized()
+        const claims = yield* tokens.verify(bearer).pipe(
+          Effect.mapError((failure) =>
+            failure === "expired"
+              ? new Unauthorized({ code: "token_expired", message: "The access token has expired" })
+              : unauthorized("Invalid access token")
+          )
+        )
+        const user = yield* sessions.findLiveUser(claims.sessionId, claims.userId)
+        if (Option.isNone(user)) return yield* unauthorized("This login has ended")
+        return { user: toUser(user.value), sessionId: claims.sessionId, apiKeyId: null }
+      })
+
+    const me = (user: User): Effect.Effect<MeResponse, SqlError> =>
+      Effect.map(teams.listForUser(user.id), (memberships) => ({ user, teams: memberships }))
+
+    return { register, login, refresh, logout, authenticate, me } as const
+  }),
+  dependencies: [UserRepo.Default, SessionRepo.Default, TeamRepo.Default, Passwords.Default, AccessTokens.Default, AuditLog.Default]
+}) {}

@@ -1,0 +1,19 @@
+import { Context, type Redacted } from "effect"
+
+/** What the engine needs to know; the app fills it from the environment and flags. */
+export interface EngineConfigShape {
+  readonly jwtSecret: Redacted.Redacted<string>
+  readonly bcryptCost: number
+  readonly allowSignup: boolean
+  readonly baseUrl: string
+  readonly accessTokenTtlSeconds: number
+  readonly refreshTokenTtlSeconds: number
+}
+
+export class EngineConfig extends Context.Tag("@mur/core/EngineConfig")<EngineConfig, EngineConfigShape>() {}
+
+export const defaults = {
+  bcryptCost: 12,
+  accessTokenTtlSeconds: 15 * 60,
+  refreshTokenTtlSeconds: 7 * 24 * 60 * 60
+} as const

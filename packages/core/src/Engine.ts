@@ -1,0 +1,34 @@
+/**
+ * The engine: every domain service over one database, as a single Layer. The HTTP server,
+ * the CLI's `migrate` and an embedding program all start from here.
+ */
+import type { SqlClient } from "@effect/sql"
+import { Layer } from "effect"
+import { AuditLog } from "./AuditLog.js"
+import { Auth } from "./Auth.js"
+import { EngineConfig, type EngineConfigShape } from "./Config.js"
+import * as Storage from "./Storage.js"
+import { TeamRepo } from "./TeamRepo.js"
+
+export type EngineServices = Auth | AuditLog | TeamRepo | SqlClient.SqlClient | Storage.Dialect | EngineConfig
+
+export interface EngineOptions {
+  readonly database: Storage.DatabaseConfig
+  readonly config: EngineConfigShape
+  /** Apply pending migrations when the engine starts (default true). */
+  readonly migrate?: boolean
+}
+
+export const Engine = {
+  /** Every service of the engine, over a freshly opened (and by default migrated) database. */
+  layer: (options: EngineOptions): Layer.Layer<EngineServices, Storage.StorageError> => {
+    const storage = Storage.layer(options.database)
+    const migrated =
+      options.migrate === false ? storage : Layer.effectDiscard(Storage.migrate).pipe(Layer.provideMerge(storage))
+    const services = Layer.mergeAll(Auth.Default, AuditLog.Default, TeamRepo.Default)
+    return services.pipe(
+      Layer.provideMerge(migrated),
+      Layer.provideMerge(Layer.succeed(EngineConfig, options.config))
+    )
+  }
+}

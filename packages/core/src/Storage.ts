@@ -1,0 +1,130 @@
+/**
+ * Storage: the `SqlClient` layer for the configured database, SQLite (embedded default)
+ * or PostgreSQL (hosted, several processes on one database), and its migrations.
+ */
+import { Migrator, SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import { PgClient } from "@effect/sql-pg"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Context, Data, Duration, Effect, Layer, Redacted } from "effect"
+import { mkdirSync } from "node:fs"
+import { dirname, resolve } from "node:path"
+import pg from "pg"
+import { loader, migrations } from "./migrations/index.js"
+
+export type DatabaseConfig =
+  | { readonly dialect: "sqlite"; readonly filename: string }
+  | { readonly dialect: "pg"; readonly url: string; readonly maxConnections?: number }
+
+export class StorageError extends Data.TaggedError("StorageError")<{ readonly message: string; readonly cause?: unknown }> {}
+
+/**
+ * Reads `DATABASE_URL`: `file:<path>` (or `sqlite:<path>`) for SQLite,
+ * `postgres://…` / `postgresql://…` for PostgreSQL.
+ */
+export const parseDatabaseUrl = (url: string): DatabaseConfig | { readonly error: string } => {
+  const value = url.trim()
+  const file = /^(?:file|sqlite):(?:\/\/)?(.+)$/.exec(value)
+  if (file) {
+    const path = file[1]!.split("?")[0]!
+    if (path === "" || path === ":memory:") return { dialect: "sqlite", filename: path === "" ? "" : ":memory:" }
+    return { dialect: "sqlite", filename: resolve(path) }
+  }
+  if (/^postgres(?:ql)?:\/\//.test(value)) {
+    try {
+      const parsed = new URL(value)
+      if (!parsed.hostname && !parsed.searchParams.get("host")) return { error: "has no host" }
+      return { dialect: "pg", url: value }
+    } catch {
+      return { error: "is not a valid postgres:// URL" }
+    }
+  }
+  return { error: "must start with file: (SQLite) or postgres:// (PostgreSQL)" }
+}
+
+/** Which store is in use, for the few places that must know (docs, fan-out). */
+export class Dialect extends Context.Tag("@mur/core/Dialect")<Dialect, DatabaseConfig["dialect"]>() {}
+
+// Times come back as ISO strings and 64-bit integers as numbers, as they do from SQLite.
+const pgTypes = {
+  getTypeParser: (oid: number, format?: any) => {
+    switch (oid) {
+      case 1184: // timestamptz
+      case 1114: // timestamp
+        return (v: string) => new Date(v.includes("T") || v.endsWith("Z") ? v : `${v.replace(" ", "T")}`).toISOString()
+      case 1082: // date
+        return (v: string) => v
+      case 20: // int8
+        return (v: string) => Number(v)
+      default:
+        return pg.types.getTypeParser(oid, format)
+    }
+  }
+} as any
+
+const sqliteLayer = (filename: string) => {
+  if (filename !== ":memory:" && filename !== "") mkdirSync(dirname(filename), { recursive: true })
+  const pragmas = Layer.effectDiscard(
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql.unsafe("PRAGMA foreign_keys = ON")
+      yield* sql.unsafe("PRAGMA busy_timeout = 5000")
+    })
+  )
+  return pragmas.pipe(Layer.provideMerge(SqliteClient.layer({ filename })))
+}
+
+const pgLayer = (url: string, maxConnections: number) =>
+  PgClient.layer({
+    url: Redacted.make(url),
+    maxConnections,
+    connectTimeout: Duration.seconds(5),
+    idleTimeout: Duration.seconds(30),
+    applicationName: "mur-server",
+    types: pgTypes
+  })
+
+/** The `SqlClient` for a database, with no migrations applied. */
+export const layer = (config: DatabaseConfig): Layer.Layer<SqlClient.SqlClient | Dialect, StorageError> =>
+  (config.dialect === "sqlite" ? sqliteLayer(config.filename) : pgLayer(config.url, config.maxConnections ?? 10)).pipe(
+    Layer.orDie,
+    Layer.catchAllCause((cause) => Layer.fail(new StorageError({ message: "cannot open the database", cause }))),
+    Layer.merge(Layer.succeed(Dialect, config.dialect))
+  ) as any
+
+const migrator = Migrator.make({})
+
+/** Applies every pending migration; returns those it applied. */
+export const migrate = migrator({ loader }).pipe(
+  Effect.mapError((e) => new StorageError({ message: `migration failed: ${e.message}`, cause: e }))
+)
+
+export interface MigrationStatus {
+  readonly id: number
+  readonly name: string
+  readonly applied_at: string | null
+}
+
+/** Every known migration and when it was applied (null: pending). */
+export const migrationStatus: Effect.Effect<ReadonlyArray<MigrationStatus>, SqlError, SqlClient.SqlClient> = Effect.gen(
+  function* () {
+    const sql = yield* SqlClient.SqlClient
+    const exists = yield* sql.onDialectOrElse({
+      pg: () => sql<{ n: number }>`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'effect_sql_migrations'`,
+      orElse: () => sql<{ n: number }>`SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'effect_sql_migrations'`
+    })
+    const applied = exists[0]!.n > 0
+      ? yield* sql<{ migration_id: number; created_at: unknown }>`SELECT migration_id, created_at FROM effect_sql_migrations`
+      : []
+    const byId = new Map(applied.map((r) => [Number(r.migration_id), r.created_at]))
+    return Object.keys(migrations).sort().map((key) => {
+      const [id, ...rest] = key.split("_")
+      const at = byId.get(Number(id))
+      return {
+        id: Number(id),
+        name: rest.join("_"),
+        applied_at: at === undefined ? null : at instanceof Date ? at.toISOString() : String(at)
+      }
+    })
+  }
+)

@@ -1,0 +1,141 @@
+/**
+ * Every error the HTTP contract can answer with, in one place.
+ *
+ * Each class is a `Schema.TaggedError` with the contract's `code` and carries its HTTP
+ * status. On the wire an error is always the envelope
+ * `{"error": {"code", "message", "request_id"?, "details"?}}`: `ApiErrorSchemas` below are
+ * the same classes transformed to that shape, so the server encodes and the derived
+ * client decodes the exact body the contract names.
+ */
+import { HttpApiSchema } from "@effect/platform"
+import { Schema } from "effect"
+
+export const ErrorDetail = Schema.Struct({ path: Schema.String, message: Schema.String })
+export type ErrorDetail = typeof ErrorDetail.Type
+
+export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
+  code: Schema.Literal(
+    "invalid_request",
+    "authorization_pending",
+    "slow_down",
+    "expired_token",
+    "access_denied"
+  ),
+  message: Schema.String,
+  details: Schema.optional(Schema.Array(ErrorDetail))
+}) {
+  static invalid(message: string, details?: ReadonlyArray<ErrorDetail>) {
+    return new InvalidRequest({ code: "invalid_request", message, details })
+  }
+}
+
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {
+  code: Schema.Literal("unauthorized", "invalid_credentials", "token_expired", "token_reused"),
+  message: Schema.String
+}) {}
+
+export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", {
+  code: Schema.Literal("forbidden", "plan_limit", "signup_disabled"),
+  message: Schema.String
+}) {}
+
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
+  code: Schema.Literal("not_found", "not_in_team", "invalid_invite"),
+  message: Schema.String
+}) {}
+
+export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", {
+  code: Schema.Literal("email_taken", "already_in_team", "name_taken", "last_admin"),
+  message: Schema.String
+}) {}
+
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
+  code: Schema.Literal("payload_too_large"),
+  message: Schema.String
+}) {}
+
+export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
+  code: Schema.Literal("rate_limited"),
+  message: Schema.String,
+  retry_after: Schema.Number
+}) {}
+
+export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", {
+  code: Schema.Literal("unavailable"),
+  message: Schema.String
+}) {}
+
+export class InternalError extends Schema.TaggedError<InternalError>()("InternalError", {
+  code: Schema.Literal("internal_error"),
+  message: Schema.String
+}) {}
+
+/** The error envelope for a class whose fields are `{code, message, details?}`. */
+const envelope = <A extends { readonly code: string; readonly message: string }, I, R, C extends Schema.Schema.Any>(
+  errorClass: Schema.Schema<A, I, R> & { new (props: any): A },
+  codes: C,
+  status: number
+) =>
+  Schema.transform(
+    Schema.Struct({
+      error: Schema.Struct({
+        code: codes,
+        message: Schema.String,
+        request_id: Schema.optional(Schema.String),
+        details: Schema.optional(Schema.Array(ErrorDetail))
+      })
+    }),
+    Schema.typeSchema(errorClass),
+    {
+      strict: false,
+      decode: (body: any) =>
+        new errorClass({
+          code: body.error.code,
+          message: body.error.message,
+          ...(body.error.details ? { details: body.error.details } : {})
+        }),
+      encode: (error: any) => ({
+        error: {
+          code: error.code,
+          message: error.message,
+          ...(error.details ? { details: error.details } : {})
+        }
+      })
+    }
+  ).annotations(HttpApiSchema.annotations({ status }))
+
+export const InvalidRequestError = envelope(InvalidRequest, InvalidRequest.fields.code, 400)
+export const UnauthorizedError = envelope(Unauthorized, Unauthorized.fields.code, 401)
+export const ForbiddenError = envelope(Forbidden, Forbidden.fields.code, 403)
+export const NotFoundError = envelope(NotFound, NotFound.fields.code, 404)
+export const ConflictError = envelope(Conflict, Conflict.fields.code, 409)
+export const PayloadTooLargeError = envelope(PayloadTooLarge, PayloadTooLarge.fields.code, 413)
+export const UnavailableError = envelope(Unavailable, Unavailable.fields.code, 503)
+export const InternalErrorError = envelope(InternalError, InternalError.fields.code, 500)
+
+/** Errors any endpoint may answer with (they are produced by middleware). */
+export type ApiError = InvalidRequest | Unauthorized | Forbidden | NotFound | Conflict | PayloadTooLarge | RateLimited | Unavailable | InternalError
+
+/** The HTTP status of a domain error. */
+export const statusOf = (error: ApiError): number => {
+  switch (error._tag) {
+    case "InvalidRequest":
+      return 400
+    case "Unauthorized":
+      return 401
+    case "Forbidden":
+      return 403
+    case "NotFound":
+      return 404
+    case "Conflict":
+      return 409
+    case "PayloadTooLarge":
+      return 413
+    case "RateLimited":
+      return 429
+    case "Unavailable":
+      return 503
+    case "InternalError":
+      return 500
+  }
+}

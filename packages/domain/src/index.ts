@@ -1,0 +1,5 @@
+export * from "./Api.js"
+export * from "./auth.js"
+export * from "./errors.js"
+export * from "./ids.js"
+export * from "./models.js"

@@ -1,0 +1,151 @@
+/**
+ * The mur-server HTTP app over the engine, in the two embeddable forms:
+ * `createHandler` (a request handler to mount in your own `http.Server`) and
+ * `startServer` (listens on its own port, drains on `close`).
+ */
+import { HttpApiBuilder, HttpMiddleware } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Engine } from "@mur/core"
+import { MurApi } from "@mur/domain"
+import { Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
+import type { IncomingMessage, Server, ServerResponse } from "node:http"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
+import { Edge, edge } from "./Edge.js"
+import { AuthenticationLive, AuthLive, HealthLive, MeLive, Readiness } from "./Http.js"
+import { Metrics } from "./Metrics.js"
+import { RateLimiter } from "./RateLimiter.js"
+import { resolved, type ServerOptions } from "./ServerOptions.js"
+
+export interface MurHandler {
+  /** Node request listener: `http.createServer(handler)` or call it from your own router. */
+  readonly handler: (req: IncomingMessage, res: ServerResponse) => void
+  readonly metrics: Metrics
+  /** Marks the app ready (`/readyz` 200) or not. */
+  readonly setReady: (ready: boolean) => void
+  /** Starts draining: new requests get 503 `unavailable`. */
+  readonly drain: () => void
+  /** Closes the database and every resource of the app. */
+  readonly close: () => Promise<void>
+}
+
+const logLevels = {
+  trace: LogLevel.Trace,
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error,
+  none: LogLevel.None
+} as const
+
+const loggerLayer = (options: ServerOptions) =>
+  Layer.merge(
+    Logger.replace(
+      Logger.defaultLogger,
+      Logger.withLeveledConsole(options.logFormat === "json" ? Logger.jsonLogger : Logger.logfmtLogger)
+    ),
+    Logger.minimumLogLevel(logLevels[options.logLevel ?? "info"])
+  )
+
+/** Builds the app: opens (and migrates) the database, then returns a request handler. */
+export const createHandler = async (options: ServerOptions): Promise<MurHandler> => {
+  const settings = resolved(options)
+  const metrics = new Metrics()
+  let draining = false
+  const edgeLayer = Layer.succeed(Edge, {
+    metrics,
+    limiter: new RateLimiter(),
+    rateLimits: settings.rateLimits,
+    bodyLimitBytes: settings.bodyLimitBytes,
+    corsOrigins: settings.corsOrigins,
+    draining: () => draining
+  })
+  const apiLayer = HttpApiBuilder.api(MurApi).pipe(
+    Layer.provide([HealthLive, AuthLive, MeLive]),
+    Layer.provide(AuthenticationLive)
+  )
+  const appLayer = Layer.mergeAll(
+    apiLayer,
+    HttpApiBuilder.Router.Live,
+    HttpApiBuilder.Middleware.layer,
+    NodeHttpServer.layerContext
+  ).pipe(
+    Layer.provideMerge(Layer.mergeAll(edgeLayer, Readiness.Default)),
+    Layer.provideMerge(Engine.layer({ database: options.database, config: options.engine, migrate: options.migrate })),
+    // Per-request spans cost more than the rest of a small request; nothing here reads them.
+    HttpMiddleware.withTracerDisabledWhen(() => true),
+    Layer.provide(loggerLayer(options))
+  )
+  const runtime = ManagedRuntime.make(appLayer)
+  try {
+    const { handler, readiness } = await runtime.runPromise(
+      Effect.gen(function* () {
+        const app = yield* HttpApiBuilder.httpApp
+        const handler = yield* NodeHttpServer.makeHandler(edge(app))
+        const readiness = yield* Readiness
+        return { handler, readiness }
+      })
+    )
+    readiness.ready.current = true
+    return {
+      handler,
+      metrics,
+      setReady: (ready) => {
+        readiness.ready.current = ready
+      },
+      drain: () => {
+        draining = true
+        readiness.ready.current = false
+      },
+      close: () => runtime.dispose()
+    }
+  } catch (error) {
+    await runtime.dispose().catch(() => undefined)
+    throw error
+  }
+}
+
+export interface RunningServer {
+  readonly url: string
+  readonly host: string
+  readonly port: number
+  readonly server: Server
+  readonly app: MurHandler
+  /** Stops accepting, finishes in-flight requests (up to `graceMs`), closes the database. */
+  readonly close: (graceMs?: number) => Promise<void>
+}
+
+/** Starts mur-server on its own port (0 picks a free one). */
+export const startServer = async (
+  options: ServerOptions & { readonly port?: number; readonly host?: string }
+): Promise<RunningServer> => {
+  const app = await createHandler(options)
+  const server = createServer({ keepAliveTimeout: 5_000 }, app.handler)
+  const host = options.host ?? "127.0.0.1"
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject)
+      server.listen(options.port ?? 8080, host, () => {
+        server.off("error", reject)
+        resolve()
+      })
+    })
+  } catch (error) {
+    await app.close()
+    throw error
+  }
+  const port = (server.address() as AddressInfo).port
+  const shownHost = host.includes(":") ? `[${host}]` : host
+  let closing: Promise<void> | undefined
+  const close = (graceMs = 10_000) =>
+    (closing ??= (async () => {
+      app.drain()
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeIdleConnections()
+      const timer = setTimeout(() => server.closeAllConnections(), graceMs)
+      await closed
+      clearTimeout(timer)
+      await app.close()
+    })())
+  return { url: `http://${shownHost}:${port}`, host, port, server, app, close }
+}

@@ -1,0 +1,214 @@
+/**
+ * The edge of every request, in one place: request ids, the contract's error envelope
+ * (whatever produced the error), body limit, rate limit of `/auth/*`, CORS, metrics,
+ * and the plain-text routes that are not JSON (`/metrics`).
+ */
+import { HttpServerRequest, HttpServerResponse, type HttpApp } from "@effect/platform"
+import { RequestError } from "@effect/platform/HttpServerError"
+import { RequestInfo } from "@mur/core"
+import { RateLimited } from "@mur/domain"
+import { Cause, Context, Effect, Option } from "effect"
+import { randomUUID } from "node:crypto"
+import type { Metrics } from "./Metrics.js"
+import { routeLabel } from "./Metrics.js"
+import type { RateLimiter } from "./RateLimiter.js"
+
+export interface EdgeState {
+  readonly metrics: Metrics
+  readonly limiter: RateLimiter
+  readonly rateLimits: { readonly auth: number; readonly user: number; readonly team: number }
+  readonly bodyLimitBytes: number
+  readonly corsOrigins: ReadonlyArray<string>
+  /** True once shutdown has begun: new requests get 503. */
+  readonly draining: () => boolean
+}
+
+export class Edge extends Context.Tag("@mur/server/Edge")<Edge, EdgeState>() {}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+
+/** An error response in the contract's envelope. */
+export const errorResponse = (
+  status: number,
+  code: string,
+  message: string,
+  requestId: string,
+  extra?: Record<string, unknown>
+) =>
+  HttpServerResponse.unsafeJson({ error: { code, message, request_id: requestId, ...extra } }, { status })
+
+const decodeIssues = (issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>) =>
+  issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message }))
+
+/**
+ * Puts `request_id` into an error body and turns the framework's own decode error
+ * into `invalid_request` with `details`. Runs on error responses only.
+ */
+const normalizeErrorBody = (response: HttpServerResponse.HttpServerResponse, requestId: string) => {
+  if (response.body._tag !== "Uint8Array") return response
+  let body: any
+  try {
+    body = JSON.parse(new TextDecoder().decode(response.body.body))
+  } catch {
+    return response
+  }
+  if (body && body._tag === "HttpApiDecodeError") {
+    const details = decodeIssues(body.issues ?? [])
+    const first = details[0]
+    const message = first
+      ? `Invalid request: ${first.path ? `${first.path}: ` : ""}${first.message}`
+      : "Invalid request"
+    return HttpServerResponse.unsafeJson(
+      { error: { code: "invalid_request", message, request_id: requestId, details } },
+      { status: 400, headers: response.headers }
+    )
+  }
+  if (body && typeof body.error === "object" && body.error !== null) {
+    body.error.request_id = requestId
+    return HttpServerResponse.unsafeJson(body, { status: response.status, headers: response.headers })
+  }
+  return response
+}
+
+const isConnectionFailure = (e: unknown): boolean => {
+  const seen = new Set<unknown>()
+  let cur: any = e
+  while (cur && typeof cur === "object" && !seen.has(cur)) {
+    seen.add(cur)
+    const code = cur.code
+    if (
+      typeof code === "string" &&
+      /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|57P01|57P03|08\d\d\d|SQLITE_BUSY|SQLITE_CANTOPEN)$/.test(code)
+    )
+      return true
+    if (typeof cur.message === "string" && /Connection terminated|timeout exceeded when trying to connect/.test(cur.message))
+      return true
+    cur = cur.cause
+  }
+  return false
+}
+
+/** Maps whatever escaped the API (unknown route, unreadable body, defects) to the envelope. */
+const causeResponse = (cause: Cause.Cause<unknown>, requestId: string, method: string, url: string) => {
+  const error = Cause.squash(cause)
+  if (error instanceof RateLimited) {
+    return Effect.succeed(
+      HttpServerResponse.setHeader(
+        errorResponse(429, "rate_limited", error.message, requestId),
+        "retry-after",
+        String(error.retry_after)
+      )
+    )
+  }
+  if (error && typeof error === "object" && (error as any)._tag === "RouteNotFound") {
+    return Effect.succeed(errorResponse(404, "not_found", `No route for ${method} ${url.split("?")[0]}`, requestId))
+  }
+  if (error instanceof RequestError) {
+    if (error.cause instanceof Error && error.cause.message === "maxBytes exceeded") {
+      return Effect.succeed(errorResponse(413, "payload_too_large", "The request body is too large", requestId))
+    }
+    if (error.reason === "Decode") {
+      return Effect.succeed(errorResponse(400, "invalid_request", "The request body is not valid JSON", requestId))
+    }
+  }
+  if (Cause.isInterruptedOnly(cause)) {
+    return Effect.succeed(errorResponse(503, "unavailable", "The request was interrupted", requestId))
+  }
+  if (isConnectionFailure(error)) {
+    return Effect.as(
+      Effect.logWarning("database unavailable", cause),
+      errorResponse(503, "unavailable", "The database is unavailable; try again shortly", requestId)
+    )
+  }
+  return Effect.as(
+    Effect.logError("unhandled error", cause),
+    errorResponse(500, "internal_error", "Internal server error", requestId)
+  )
+}
+
+const clientIp = (request: HttpServerRequest.HttpServerRequest): string | null =>
+  Option.getOrNull(request.remoteAddress)
+
+const corsHeaders = (origin: string | undefined, allowed: ReadonlyArray<string>): Record<string, string> | null => {
+  if (origin === undefined || allowed.length === 0) return null
+  if (!allowed.includes("*") && !allowed.includes(origin)) return null
+  return {
+    "access-control-allow-origin": allowed.includes("*") ? "*" : origin,
+    "access-control-allow-credentials": "true",
+    "access-control-expose-headers": "x-request-id, retry-after",
+    vary: "Origin"
+  }
+}
+
+/** Wraps the API app with the edge behaviour. */
+export const edge = <E, R>(app: HttpApp.Default<E, R>) =>
+  Effect.gen(function* () {
+    const state = yield* Edge
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const started = performance.now()
+    const incoming = request.headers["x-request-id"]
+    const requestId = incoming !== undefined && REQUEST_ID.test(incoming) ? incoming : randomUUID()
+    const url = request.url
+    const method = request.method
+    let matched = true
+
+    const respond = Effect.gen(function* () {
+      const cors = corsHeaders(request.headers.origin, state.corsOrigins)
+      if (method === "OPTIONS" && cors !== null) {
+        return HttpServerResponse.empty({
+          status: 204,
+          headers: {
+            ...cors,
+            "access-control-allow-methods": "GET, POST, PUT, DELETE, OPTIONS",
+            "access-control-allow-headers": "authorization, content-type, x-request-id, x-team",
+            "access-control-max-age": "600"
+          }
+        })
+      }
+      if (state.draining() && !url.startsWith("/healthz")) {
+        return HttpServerResponse.setHeader(
+          errorResponse(503, "unavailable", "The server is shutting down", requestId),
+          "connection",
+          "close"
+        )
+      }
+      if (url === "/metrics") {
+        return HttpServerResponse.text(state.metrics.render(), {
+          contentType: "text/plain; version=0.0.4; charset=utf-8"
+        })
+      }
+      const length = Number(request.headers["content-length"] ?? 0)
+      if (length > state.bodyLimitBytes) {
+        return errorResponse(413, "payload_too_large", `The request body is over ${state.bodyLimitBytes} bytes`, requestId, {
+          details: [{ path: "", message: `limit is ${state.bodyLimitBytes} bytes` }]
+        })
+      }
+      if (url.startsWith("/auth/")) {
+        const ip = clientIp(request) ?? "unknown"
+        const decision = state.limiter.hit(`ip:${ip}`, state.rateLimits.auth)
+        if (!decision.allowed) {
+          return HttpServerResponse.setHeader(
+            errorResponse(429, "rate_limited", "Too many requests; slow down", requestId),
+            "retry-after",
+            String(decision.retryAfter)
+          )
+        }
+      }
+      const info = { requestId, ip: clientIp(request), userAgent: request.headers["user-agent"] ?? null }
+      let response = yield* app.pipe(
+        Effect.provideService(RequestInfo, info),
+        Effect.catchAllCause((cause) => {
+          const error = Cause.squash(cause)
+          if (error && typeof error === "object" && (error as any)._tag === "RouteNotFound") matched = false
+          return causeResponse(cause, requestId, method, url)
+        })
+      )
+      if (response.status >= 400) response = normalizeErrorBody(response, requestId)
+      return cors === null ? response : HttpServerResponse.setHeaders(response, cors)
+    })
+
+    const response = yield* respond
+    state.metrics.observeRequest(method, routeLabel(url, matched), response.status, (performance.now() - started) / 1000)
+    return HttpServerResponse.setHeader(response, "x-request-id", requestId)
+  })

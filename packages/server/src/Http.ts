@@ -1,0 +1,87 @@
+/** The HTTP handlers: each one decodes nothing itself and calls one service function. */
+import { HttpApiBuilder } from "@effect/platform"
+import { SqlClient } from "@effect/sql"
+import { Auth } from "@mur/core"
+import { Authentication, CurrentUser, MurApi, RateLimited, Unavailable } from "@mur/domain"
+import { Effect, Layer, Redacted } from "effect"
+import { Edge } from "./Edge.js"
+
+const unavailable = () => new Unavailable({ code: "unavailable", message: "The database does not answer" })
+
+/** Readiness: flipped by the server once it takes traffic, and back while draining. */
+export class Readiness extends Effect.Service<Readiness>()("@mur/server/Readiness", {
+  sync: () => ({ ready: { current: false } as { current: boolean } })
+}) {}
+
+export const HealthLive = HttpApiBuilder.group(MurApi, "health", (handlers) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const readiness = yield* Readiness
+    const ping = sql`SELECT 1`.pipe(
+      Effect.timeoutFail({ duration: "3 seconds", onTimeout: unavailable }),
+      Effect.mapError(unavailable)
+    )
+    return handlers
+      .handle("healthz", () => Effect.as(ping, { status: "ok" }))
+      .handle("readyz", () =>
+        readiness.ready.current
+          ? Effect.as(ping, { status: "ready" })
+          : Effect.fail(new Unavailable({ code: "unavailable", message: "Not ready" }))
+      )
+  })
+)
+
+export const AuthLive = HttpApiBuilder.group(MurApi, "auth", (handlers) =>
+  Effect.gen(function* () {
+    const auth = yield* Auth
+    return handlers
+      .handle("register", ({ payload }) => auth.register(payload).pipe(Effect.catchTag("SqlError", Effect.die)))
+      .handle("login", ({ payload }) => auth.login(payload).pipe(Effect.catchTag("SqlError", Effect.die)))
+      .handle("refresh", ({ payload }) =>
+        auth.refresh(payload.refresh_token).pipe(Effect.catchTag("SqlError", Effect.die))
+      )
+      .handle("logout", ({ payload }) =>
+        auth.logout(payload.refresh_token).pipe(
+          Effect.as({ success: true as const }),
+          Effect.catchTag("SqlError", Effect.die)
+        )
+      )
+  })
+)
+
+export const MeLive = HttpApiBuilder.group(MurApi, "me", (handlers) =>
+  Effect.gen(function* () {
+    const auth = yield* Auth
+    return handlers.handle("me", () =>
+      Effect.flatMap(CurrentUser, ({ user }) => auth.me(user)).pipe(Effect.catchTag("SqlError", Effect.die))
+    )
+  })
+)
+
+/** Bearer authentication for every `/api/*` route, and the per-user rate limit. */
+export const AuthenticationLive = Layer.effect(
+  Authentication,
+  Effect.gen(function* () {
+    const auth = yield* Auth
+    const edge = yield* Edge
+    return {
+      bearer: (token) =>
+        auth.authenticate(Redacted.value(token)).pipe(
+          Effect.catchTag("SqlError", Effect.die),
+          Effect.tap((principal) => {
+            const decision = edge.limiter.hit(`user:${principal.user.id}`, edge.rateLimits.user)
+            return decision.allowed
+              ? Effect.void
+              : Effect.die(
+                  new RateLimited({
+                    code: "rate_limited",
+                    message: "Too many requests; slow down",
+                    retry_after: decision.retryAfter
+                  })
+                )
+          }),
+          Effect.map((p) => ({ user: p.user, userId: p.user.id, sessionId: p.sessionId, apiKeyId: p.apiKeyId }))
+        )
+    }
+  })
+)

@@ -1,0 +1,22 @@
+import type { EngineConfigShape, Storage } from "@mur/core"
+
+/** Everything the HTTP app needs; `apps/mur-server` fills it from env and flags. */
+export interface ServerOptions {
+  readonly database: Storage.DatabaseConfig
+  readonly engine: EngineConfigShape
+  /** Apply pending migrations at start (default true). */
+  readonly migrate?: boolean
+  readonly corsOrigins?: ReadonlyArray<string>
+  /** Requests per minute; 0 turns a limit off. */
+  readonly rateLimits?: { readonly auth?: number; readonly user?: number; readonly team?: number }
+  /** Largest request body in bytes (default 10 MB). */
+  readonly bodyLimitBytes?: number
+  readonly logLevel?: "trace" | "debug" | "info" | "warning" | "error" | "none"
+  readonly logFormat?: "json" | "pretty"
+}
+
+export const resolved = (o: ServerOptions) => ({
+  corsOrigins: o.corsOrigins ?? [],
+  rateLimits: { auth: o.rateLimits?.auth ?? 10, user: o.rateLimits?.user ?? 100, team: o.rateLimits?.team ?? 1000 },
+  bodyLimitBytes: o.bodyLimitBytes ?? 10 * 1024 * 1024
+})
