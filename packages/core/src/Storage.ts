@@ -49,9 +49,10 @@ export class Dialect extends Context.Tag("@mur/core/Dialect")<Dialect, DatabaseC
 const pgTypes = {
   getTypeParser: (oid: number, format?: any) => {
     switch (oid) {
-      case 1184: // timestamptz
-      case 1114: // timestamp
-        return (v: string) => new Date(v.includes("T") || v.endsWith("Z") ? v : `${v.replace(" ", "T")}`).toISOString()
+      case 1184: // timestamptz: "2026-11-22 10:00:00.123+00"
+        return (v: string) => new Date(v.replace(" ", "T").replace(/([+-]\d\d)$/, "$1:00")).toISOString()
+      case 1114: // timestamp (no zone): read as UTC
+        return (v: string) => new Date(`${v.replace(" ", "T")}Z`).toISOString()
       case 1082: // date
         return (v: string) => v
       case 20: // int8

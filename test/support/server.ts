@@ -1,0 +1,114 @@
+/** Starting mur-server for a test: in-process through the library, or as the real binary. */
+import { Storage } from "@mur/core"
+import { startServer, type RunningServer, type ServerOptions } from "@mur/server"
+import { Redacted } from "effect"
+import { spawn, type ChildProcess } from "node:child_process"
+import { join } from "node:path"
+import { createDatabase, type StoreName, type TestDatabase } from "./stores.js"
+
+export const ROOT = join(import.meta.dirname, "..", "..")
+export const SERVER_BIN = join(ROOT, "node_modules", ".bin", "mur-server")
+export const TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+
+export interface TestServer {
+  readonly url: string
+  readonly db: TestDatabase
+  readonly running: RunningServer
+  readonly stop: () => Promise<void>
+}
+
+/** An in-process server on a fresh database of the given store. */
+export const startTestServer = async (
+  store: StoreName,
+  overrides: Partial<ServerOptions> & { engine?: Partial<ServerOptions["engine"]> } = {}
+): Promise<TestServer> => {
+  const db = await createDatabase(store)
+  const database = Storage.parseDatabaseUrl(db.url)
+  if ("error" in database) throw new Error(database.error)
+  const running = await startServer({
+    port: 0,
+    host: "127.0.0.1",
+    database,
+    logLevel: "none",
+    rateLimits: { auth: 0, user: 0, team: 0 },
+    ...overrides,
+    engine: {
+      jwtSecret: Redacted.make(TEST_SECRET),
+      bcryptCost: 10,
+      allowSignup: true,
+      baseUrl: "http://localhost",
+      accessTokenTtlSeconds: 900,
+      refreshTokenTtlSeconds: 7 * 24 * 3600,
+      ...overrides.engine
+    }
+  })
+  return {
+    url: running.url,
+    db,
+    running,
+    stop: async () => {
+      await running.close(1000)
+      await db.drop()
+    }
+  }
+}
+
+export interface SpawnedServer {
+  readonly child: ChildProcess
+  readonly url: string
+  readonly stderr: () => string
+  readonly exited: Promise<number | null>
+}
+
+/** Runs the real `mur-server serve` binary and waits for its listening line. */
+export const spawnServer = (env: Record<string, string>, args: ReadonlyArray<string> = []): Promise<SpawnedServer> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(SERVER_BIN, ["serve", "--port", "0", ...args], {
+      env: { ...process.env, HOST: "127.0.0.1", BCRYPT_COST: "10", RATE_LIMIT_AUTH: "0", LOG_LEVEL: "error", ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let out = ""
+    let err = ""
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)))
+    const timer = setTimeout(() => reject(new Error(`no listening line in 30 s; stderr: ${err}`)), 30_000)
+    child.stderr!.on("data", (d) => {
+      err += d
+    })
+    child.stdout!.on("data", (d) => {
+      out += d
+      const m = /mur-server listening on (http:\/\/\S+)/.exec(out)
+      if (m) {
+        clearTimeout(timer)
+        resolve({ child, url: m[1]!, stderr: () => err, exited })
+      }
+    })
+    exited.then((code) => {
+      clearTimeout(timer)
+      reject(new Error(`server exited with ${code}: ${err}`))
+    })
+  })
+
+/** Runs a command of the binary to completion. */
+export const runServerCommand = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string>
+): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+  new Promise((resolve) => {
+    const child = spawn(SERVER_BIN, [...args], {
+      env: { ...process.env, LOG_LEVEL: "error", ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d) => {
+      stdout += d
+    })
+    child.stderr.on("data", (d) => {
+      stderr += d
+    })
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)
+    child.once("exit", (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+  })
