@@ -160,7 +160,11 @@ describe.each(STORES)("auth on %s", (store) => {
     })
 
     it("refuses an unknown refresh token", async () => {
-      expectError(await request(base, "POST", "/auth/refresh", { body: { refresh_token: "nope" } }), 401, "unauthorized")
+      expectError(
+        await request(base, "POST", "/auth/refresh", { body: { refresh_token: "nope" } }),
+        401,
+        "unauthorized"
+      )
     })
   })
 
@@ -222,6 +226,13 @@ describe.each(STORES)("auth on %s", (store) => {
       expectError(await request(base, "DELETE", "/auth/login"), 404, "not_found")
     })
 
+    it("serves the OpenAPI document generated from the contract", async () => {
+      const r = await request(base, "GET", "/openapi.json")
+      expect(r.status).toBe(200)
+      expect(r.json.openapi).toMatch(/^3\./)
+      expect(Object.keys(r.json.paths)).toEqual(expect.arrayContaining(["/auth/register", "/auth/login", "/api/me"]))
+    })
+
     it("serves /healthz, /readyz and Prometheus /metrics", async () => {
       expect((await request(base, "GET", "/healthz")).json).toEqual({ status: "ok" })
       expect((await request(base, "GET", "/readyz")).status).toBe(200)
@@ -229,7 +240,9 @@ describe.each(STORES)("auth on %s", (store) => {
       expect(m.status).toBe(200)
       expect(m.headers.get("content-type")).toMatch(/^text\/plain/)
       expect(m.text).toMatch(/mur_http_requests_total\{method="GET",route="\/healthz",status="200"\} \d+/)
-      expect(m.text).toMatch(/mur_http_request_duration_seconds_bucket\{method="GET",route="\/healthz",le="\+Inf"\} \d+/)
+      expect(m.text).toMatch(
+        /mur_http_request_duration_seconds_bucket\{method="GET",route="\/healthz",le="\+Inf"\} \d+/
+      )
     })
   })
 })
@@ -272,7 +285,8 @@ describe.each(STORES)("server settings on %s", (store) => {
         body: { email: uniqueEmail(), password: "long enough", name: "x" }
       })
       const statuses: number[] = []
-      for (let i = 0; i < 3; i++) statuses.push((await request(server.url, "GET", "/api/me", { token: reg.json.access_token })).status)
+      for (let i = 0; i < 3; i++)
+        statuses.push((await request(server.url, "GET", "/api/me", { token: reg.json.access_token })).status)
       expect(statuses).toEqual([200, 200, 429])
     } finally {
       await server.stop()

@@ -18,7 +18,12 @@ export const request = async <T = any>(
   const res = await fetch(base + path, {
     method,
     headers,
-    body: options.body === undefined ? undefined : typeof options.body === "string" ? options.body : JSON.stringify(options.body)
+    body:
+      options.body === undefined
+        ? undefined
+        : typeof options.body === "string"
+          ? options.body
+          : JSON.stringify(options.body)
   })
   const text = await res.text()
   let json: any

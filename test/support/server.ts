@@ -1,9 +1,10 @@
 /** Starting mur-server for a test: in-process through the library, or as the real binary. */
-import { Storage } from "@mur/core"
-import { startServer, type RunningServer, type ServerOptions } from "@mur/server"
-import { Redacted } from "effect"
-import { spawn, type ChildProcess } from "node:child_process"
+
+import { type ChildProcess, spawn } from "node:child_process"
 import { join } from "node:path"
+import { Storage } from "@mur/core"
+import { type RunningServer, type ServerOptions, startServer } from "@mur/server"
+import { Redacted } from "effect"
 import { createDatabase, type StoreName, type TestDatabase } from "./stores.js"
 
 export const ROOT = join(import.meta.dirname, "..", "..")
@@ -20,7 +21,7 @@ export interface TestServer {
 /** An in-process server on a fresh database of the given store. */
 export const startTestServer = async (
   store: StoreName,
-  overrides: Partial<ServerOptions> & { engine?: Partial<ServerOptions["engine"]> } = {}
+  overrides: Partial<Omit<ServerOptions, "engine">> & { engine?: Partial<ServerOptions["engine"]> } = {}
 ): Promise<TestServer> => {
   const db = await createDatabase(store)
   const database = Storage.parseDatabaseUrl(db.url)
@@ -53,6 +54,13 @@ export const startTestServer = async (
   }
 }
 
+/** The test runner's environment without what Vite puts there (it sets BASE_URL to "/"). */
+export const childEnv = (): NodeJS.ProcessEnv => {
+  const env = { ...process.env }
+  delete env.BASE_URL
+  return env
+}
+
 export interface SpawnedServer {
   readonly child: ChildProcess
   readonly url: string
@@ -64,7 +72,7 @@ export interface SpawnedServer {
 export const spawnServer = (env: Record<string, string>, args: ReadonlyArray<string> = []): Promise<SpawnedServer> =>
   new Promise((resolve, reject) => {
     const child = spawn(SERVER_BIN, ["serve", "--port", "0", ...args], {
-      env: { ...process.env, HOST: "127.0.0.1", BCRYPT_COST: "10", RATE_LIMIT_AUTH: "0", LOG_LEVEL: "error", ...env },
+      env: { ...childEnv(), HOST: "127.0.0.1", BCRYPT_COST: "10", RATE_LIMIT_AUTH: "0", LOG_LEVEL: "error", ...env },
       stdio: ["ignore", "pipe", "pipe"]
     })
     let out = ""
@@ -95,7 +103,7 @@ export const runServerCommand = (
 ): Promise<{ code: number | null; stdout: string; stderr: string }> =>
   new Promise((resolve) => {
     const child = spawn(SERVER_BIN, [...args], {
-      env: { ...process.env, LOG_LEVEL: "error", ...env },
+      env: { ...childEnv(), LOG_LEVEL: "error", ...env },
       stdio: ["ignore", "pipe", "pipe"]
     })
     let stdout = ""

@@ -2,10 +2,11 @@
  * The two storage layers every end-to-end suite runs against, each on a fresh database:
  * a new SQLite file in a temporary folder, or a new PostgreSQL database (dropped after).
  */
+
+import { randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { randomBytes } from "node:crypto"
 import pg from "pg"
 
 export const PG_ADMIN_URL = process.env.MUR_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"

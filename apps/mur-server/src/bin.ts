@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { createRequire } from "node:module"
 /**
  * `mur-server`: serve | migrate up | migrate status.
  * Configuration is the environment (see README); flags override it.
@@ -8,7 +9,6 @@ import { NodeContext } from "@effect/platform-node"
 import { Storage } from "@mur/core"
 import { startServer } from "@mur/server"
 import { Console, Effect, Option } from "effect"
-import { createRequire } from "node:module"
 import { type Overrides, readSettings, SettingsError } from "./settings.js"
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string }
@@ -141,10 +141,9 @@ const root = Command.make("mur-server").pipe(
 
 const cli = Command.run(root, { name: "mur-server", version })
 
-cli(process.argv).pipe(
-  Effect.provide(NodeContext.layer),
-  Effect.runPromise
-).then(
-  () => process.exit(process.exitCode ?? 0),
-  (e) => die(describe(e), 2)
-)
+cli(process.argv)
+  .pipe(Effect.provide(NodeContext.layer), Effect.runPromise)
+  .then(
+    () => process.exit(process.exitCode ?? 0),
+    (e) => die(describe(e), 2)
+  )

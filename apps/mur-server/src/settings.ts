@@ -2,10 +2,11 @@
  * mur-server's configuration: the environment (the contract's names), overridden by
  * flags. A bad value is reported as one line naming the variable.
  */
+
+import { dirname, join } from "node:path"
 import { Storage } from "@mur/core"
 import { fileSecret, type ServerOptions } from "@mur/server"
 import { Redacted } from "effect"
-import { dirname, join } from "node:path"
 
 export class SettingsError extends Error {}
 
@@ -52,7 +53,8 @@ export const readSettings = (env: NodeJS.ProcessEnv, overrides: Overrides = {}):
   }
   const databaseUrl = get("DATABASE_URL") ?? "file:./data/mur.db"
   const database = Storage.parseDatabaseUrl(databaseUrl)
-  if ("error" in database) return fail("DATABASE_URL", `${database.error} (got "${databaseUrl.replace(/\/\/[^@/]*@/, "//***@")}")`)
+  if ("error" in database)
+    return fail("DATABASE_URL", `${database.error} (got "${databaseUrl.replace(/\/\/[^@/]*@/, "//***@")}")`)
 
   const port = integer("PORT", get("PORT") ?? "8080", 0, 65535)
   const host = get("HOST") ?? "0.0.0.0"
@@ -79,16 +81,22 @@ export const readSettings = (env: NodeJS.ProcessEnv, overrides: Overrides = {}):
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
   for (const origin of corsOrigins) {
-    if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) fail("CORS_ORIGINS", `"${origin}" is not an origin like https://example.com`)
+    if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin))
+      fail("CORS_ORIGINS", `"${origin}" is not an origin like https://example.com`)
   }
   const baseUrlRaw = get("BASE_URL")
-  if (baseUrlRaw !== undefined && !/^https?:\/\/\S+$/.test(baseUrlRaw)) fail("BASE_URL", `"${baseUrlRaw}" is not an http(s) URL`)
+  if (baseUrlRaw !== undefined && !/^https?:\/\/\S+$/.test(baseUrlRaw))
+    fail("BASE_URL", `"${baseUrlRaw}" is not an http(s) URL`)
 
   let secret = get("JWT_SECRET")
   if (secret !== undefined && secret.length < 32) fail("JWT_SECRET", "must be at least 32 characters")
   if (secret === undefined) {
-    if (database.dialect === "pg") throw new SettingsError("JWT_SECRET is required with PostgreSQL (at least 32 characters)")
-    const dir = database.filename === ":memory:" || database.filename === "" ? join(process.cwd(), "data") : dirname(database.filename)
+    if (database.dialect === "pg")
+      throw new SettingsError("JWT_SECRET is required with PostgreSQL (at least 32 characters)")
+    const dir =
+      database.filename === ":memory:" || database.filename === ""
+        ? join(process.cwd(), "data")
+        : dirname(database.filename)
     try {
       secret = fileSecret(join(dir, "jwt-secret"))
     } catch (e) {

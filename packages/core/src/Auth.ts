@@ -2,6 +2,8 @@
  * Accounts and tokens: register, login, refresh with rotation and reuse detection,
  * logout, and turning a bearer credential into the calling user.
  */
+
+import { randomBytes } from "node:crypto"
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import {
@@ -16,7 +18,6 @@ import {
   type User
 } from "@mur/domain"
 import { Effect, Option } from "effect"
-import { randomBytes } from "node:crypto"
 import { AccessTokens } from "./AccessTokens.js"
 import { AuditLog } from "./AuditLog.js"
 import { EngineConfig } from "./Config.js"
@@ -38,7 +39,11 @@ const unauthorized = (message = "Missing or invalid credentials") => new Unautho
 
 const isUniqueViolation = (e: SqlError) => {
   const cause = e.cause as { code?: string; message?: string } | undefined
-  return cause?.code === "23505" || cause?.code === "SQLITE_CONSTRAINT_UNIQUE" || cause?.code === "SQLITE_CONSTRAINT_PRIMARYKEY"
+  return (
+    cause?.code === "23505" ||
+    cause?.code === "SQLITE_CONSTRAINT_UNIQUE" ||
+    cause?.code === "SQLITE_CONSTRAINT_PRIMARYKEY"
+  )
 }
 
 export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
@@ -142,7 +147,8 @@ export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
           const found = yield* sessions.findToken(tokenHash)
           if (Option.isNone(found) || found.value.revoked_at !== null) return { _tag: "invalid" } as const
           const token = found.value
-          if (token.rotated_at === null && Date.parse(token.expires_at) <= Date.parse(at)) return { _tag: "expired" } as const
+          if (token.rotated_at === null && Date.parse(token.expires_at) <= Date.parse(at))
+            return { _tag: "expired" } as const
           const rotated = token.rotated_at === null && (yield* sessions.markRotated(tokenHash, at))
           if (!rotated) {
             yield* sessions.revokeSession(token.session_id, at, "token_reused")
@@ -186,7 +192,12 @@ export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
         if (token.revoked_at !== null) return
         yield* Effect.zipRight(
           sessions.revokeSession(token.session_id, now(), "logout"),
-          audit.record({ action: "auth.logout", actorId: token.user_id, targetType: "session", targetId: token.session_id })
+          audit.record({
+            action: "auth.logout",
+            actorId: token.user_id,
+            targetType: "session",
+            targetId: token.session_id
+          })
         ).pipe(sql.withTransaction)
       })
 
@@ -194,13 +205,15 @@ export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
     const authenticate = (bearer: string): Effect.Effect<Principal, Unauthorized | SqlError> =>
       Effect.gen(function* () {
         if (bearer.length === 0) return yield* unauthorized()
-        const claims = yield* tokens.verify(bearer).pipe(
-          Effect.mapError((failure) =>
-            failure === "expired"
-              ? new Unauthorized({ code: "token_expired", message: "The access token has expired" })
-              : unauthorized("Invalid access token")
+        const claims = yield* tokens
+          .verify(bearer)
+          .pipe(
+            Effect.mapError((failure) =>
+              failure === "expired"
+                ? new Unauthorized({ code: "token_expired", message: "The access token has expired" })
+                : unauthorized("Invalid access token")
+            )
           )
-        )
         const user = yield* sessions.findLiveUser(claims.sessionId, claims.userId)
         if (Option.isNone(user)) return yield* unauthorized("This login has ended")
         return { user: toUser(user.value), sessionId: claims.sessionId, apiKeyId: null }
@@ -211,5 +224,12 @@ export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
 
     return { register, login, refresh, logout, authenticate, me } as const
   }),
-  dependencies: [UserRepo.Default, SessionRepo.Default, TeamRepo.Default, Passwords.Default, AccessTokens.Default, AuditLog.Default]
+  dependencies: [
+    UserRepo.Default,
+    SessionRepo.Default,
+    TeamRepo.Default,
+    Passwords.Default,
+    AccessTokens.Default,
+    AuditLog.Default
+  ]
 }) {}

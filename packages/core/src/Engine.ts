@@ -26,9 +26,6 @@ export const Engine = {
     const migrated =
       options.migrate === false ? storage : Layer.effectDiscard(Storage.migrate).pipe(Layer.provideMerge(storage))
     const services = Layer.mergeAll(Auth.Default, AuditLog.Default, TeamRepo.Default)
-    return services.pipe(
-      Layer.provideMerge(migrated),
-      Layer.provideMerge(Layer.succeed(EngineConfig, options.config))
-    )
+    return services.pipe(Layer.provideMerge(migrated), Layer.provideMerge(Layer.succeed(EngineConfig, options.config)))
   }
 }

@@ -2,13 +2,14 @@
  * Storage: the `SqlClient` layer for the configured database, SQLite (embedded default)
  * or PostgreSQL (hosted, several processes on one database), and its migrations.
  */
+
+import { mkdirSync } from "node:fs"
+import { dirname, resolve } from "node:path"
 import { Migrator, SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Context, Data, Duration, Effect, Layer, Redacted } from "effect"
-import { mkdirSync } from "node:fs"
-import { dirname, resolve } from "node:path"
 import pg from "pg"
 import { loader, migrations } from "./migrations/index.js"
 
@@ -16,7 +17,10 @@ export type DatabaseConfig =
   | { readonly dialect: "sqlite"; readonly filename: string }
   | { readonly dialect: "pg"; readonly url: string; readonly maxConnections?: number }
 
-export class StorageError extends Data.TaggedError("StorageError")<{ readonly message: string; readonly cause?: unknown }> {}
+export class StorageError extends Data.TaggedError("StorageError")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
 
 /**
  * Reads `DATABASE_URL`: `file:<path>` (or `sqlite:<path>`) for SQLite,
@@ -26,7 +30,7 @@ export const parseDatabaseUrl = (url: string): DatabaseConfig | { readonly error
   const value = url.trim()
   const file = /^(?:file|sqlite):(?:\/\/)?(.+)$/.exec(value)
   if (file) {
-    const path = file[1]!.split("?")[0]!
+    const path = (file[1] ?? "").split("?")[0] ?? ""
     if (path === "" || path === ":memory:") return { dialect: "sqlite", filename: path === "" ? "" : ":memory:" }
     return { dialect: "sqlite", filename: resolve(path) }
   }
@@ -111,21 +115,33 @@ export const migrationStatus: Effect.Effect<ReadonlyArray<MigrationStatus>, SqlE
   function* () {
     const sql = yield* SqlClient.SqlClient
     const exists = yield* sql.onDialectOrElse({
-      pg: () => sql<{ n: number }>`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'effect_sql_migrations'`,
-      orElse: () => sql<{ n: number }>`SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'effect_sql_migrations'`
+      pg: () =>
+        sql<{
+          n: number
+        }>`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'effect_sql_migrations'`,
+      orElse: () =>
+        sql<{
+          n: number
+        }>`SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'effect_sql_migrations'`
     })
-    const applied = exists[0]!.n > 0
-      ? yield* sql<{ migration_id: number; created_at: unknown }>`SELECT migration_id, created_at FROM effect_sql_migrations`
-      : []
+    const applied =
+      exists[0]!.n > 0
+        ? yield* sql<{
+            migration_id: number
+            created_at: unknown
+          }>`SELECT migration_id, created_at FROM effect_sql_migrations`
+        : []
     const byId = new Map(applied.map((r) => [Number(r.migration_id), r.created_at]))
-    return Object.keys(migrations).sort().map((key) => {
-      const [id, ...rest] = key.split("_")
-      const at = byId.get(Number(id))
-      return {
-        id: Number(id),
-        name: rest.join("_"),
-        applied_at: at === undefined ? null : at instanceof Date ? at.toISOString() : String(at)
-      }
-    })
+    return Object.keys(migrations)
+      .sort()
+      .map((key) => {
+        const [id, ...rest] = key.split("_")
+        const at = byId.get(Number(id))
+        return {
+          id: Number(id),
+          name: rest.join("_"),
+          applied_at: at === undefined ? null : at instanceof Date ? at.toISOString() : String(at)
+        }
+      })
   }
 )

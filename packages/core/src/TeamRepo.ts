@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { PlanLimits, type Plan, type Role, type Team, type TeamMembership } from "@mur/domain"
+import { type Plan, PlanLimits, type Role, type Team, type TeamMembership } from "@mur/domain"
 import { Effect } from "effect"
 
 export interface TeamRow {

@@ -4,7 +4,8 @@ import { createHash, randomUUID } from "node:crypto"
 /** Now, as the RFC 3339 string the contract and both stores use. */
 export const now = (): string => new Date().toISOString()
 
-export const addSeconds = (iso: string, seconds: number): string => new Date(Date.parse(iso) + seconds * 1000).toISOString()
+export const addSeconds = (iso: string, seconds: number): string =>
+  new Date(Date.parse(iso) + seconds * 1000).toISOString()
 
 export const newId = (): string => randomUUID()
 

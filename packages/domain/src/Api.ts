@@ -2,7 +2,7 @@
  * The HTTP contract (`spec/API.md`) as an `HttpApi`: the server implements it, the client
  * SDK is derived from it, and the OpenAPI document is generated from it.
  */
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSecurity } from "@effect/platform"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSecurity, OpenApi } from "@effect/platform"
 import { Context, Schema } from "effect"
 import { LoginRequest, LoginResponse, MeResponse, RefreshRequest, RegisterRequest, Success, TokenPair } from "./auth.js"
 import {
@@ -80,5 +80,11 @@ export class MurApi extends HttpApi.make("mur")
   .addError(InvalidRequestError)
   .addError(PayloadTooLargeError)
   .addError(UnavailableError)
-  .addError(InternalErrorError) {}
-
+  .addError(InternalErrorError)
+  .annotateContext(
+    OpenApi.annotations({
+      title: "mur-server",
+      description:
+        "The team server for mur. Errors are always {error: {code, message, request_id, details?}}; see spec/API.md."
+    })
+  ) {}

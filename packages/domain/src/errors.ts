@@ -14,13 +14,7 @@ export const ErrorDetail = Schema.Struct({ path: Schema.String, message: Schema.
 export type ErrorDetail = typeof ErrorDetail.Type
 
 export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
-  code: Schema.Literal(
-    "invalid_request",
-    "authorization_pending",
-    "slow_down",
-    "expired_token",
-    "access_denied"
-  ),
+  code: Schema.Literal("invalid_request", "authorization_pending", "slow_down", "expired_token", "access_denied"),
   message: Schema.String,
   details: Schema.optional(Schema.Array(ErrorDetail))
 }) {
@@ -114,7 +108,16 @@ export const UnavailableError = envelope(Unavailable, Unavailable.fields.code, 5
 export const InternalErrorError = envelope(InternalError, InternalError.fields.code, 500)
 
 /** Errors any endpoint may answer with (they are produced by middleware). */
-export type ApiError = InvalidRequest | Unauthorized | Forbidden | NotFound | Conflict | PayloadTooLarge | RateLimited | Unavailable | InternalError
+export type ApiError =
+  | InvalidRequest
+  | Unauthorized
+  | Forbidden
+  | NotFound
+  | Conflict
+  | PayloadTooLarge
+  | RateLimited
+  | Unavailable
+  | InternalError
 
 /** The HTTP status of a domain error. */
 export const statusOf = (error: ApiError): number => {

@@ -35,9 +35,11 @@ export const TeamMembership = Schema.Struct({ team: Team, role: Role })
 export type TeamMembership = typeof TeamMembership.Type
 
 /** Limits of each plan (seed 000 pricing table); `null` is unlimited. */
-export const PlanLimits: Record<Plan, { maxMembers: number | null; maxPatterns: number | null; retentionDays: number }> =
-  {
-    free: { maxMembers: 5, maxPatterns: 100, retentionDays: 7 },
-    team: { maxMembers: 30, maxPatterns: 1000, retentionDays: 90 },
-    enterprise: { maxMembers: null, maxPatterns: null, retentionDays: 365 }
-  }
+export const PlanLimits: Record<
+  Plan,
+  { maxMembers: number | null; maxPatterns: number | null; retentionDays: number }
+> = {
+  free: { maxMembers: 5, maxPatterns: 100, retentionDays: 7 },
+  team: { maxMembers: 30, maxPatterns: 1000, retentionDays: 90 },
+  enterprise: { maxMembers: null, maxPatterns: null, retentionDays: 365 }
+}

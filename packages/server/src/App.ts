@@ -3,14 +3,15 @@
  * `createHandler` (a request handler to mount in your own `http.Server`) and
  * `startServer` (listens on its own port, drains on `close`).
  */
+
+import type { IncomingMessage, Server, ServerResponse } from "node:http"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { HttpApiBuilder, HttpMiddleware } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Engine } from "@mur/core"
 import { MurApi } from "@mur/domain"
 import { Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
-import type { IncomingMessage, Server, ServerResponse } from "node:http"
-import { createServer } from "node:http"
-import type { AddressInfo } from "node:net"
 import { Edge, edge } from "./Edge.js"
 import { AuthenticationLive, AuthLive, HealthLive, MeLive, Readiness } from "./Http.js"
 import { Metrics } from "./Metrics.js"

@@ -3,12 +3,13 @@
  * (whatever produced the error), body limit, rate limit of `/auth/*`, CORS, metrics,
  * and the plain-text routes that are not JSON (`/metrics`).
  */
-import { HttpServerRequest, HttpServerResponse, type HttpApp } from "@effect/platform"
+
+import { randomUUID } from "node:crypto"
+import { type HttpApp, HttpServerRequest, HttpServerResponse, OpenApi } from "@effect/platform"
 import { RequestError } from "@effect/platform/HttpServerError"
 import { RequestInfo } from "@mur/core"
-import { RateLimited } from "@mur/domain"
+import { MurApi, RateLimited } from "@mur/domain"
 import { Cause, Context, Effect, Option } from "effect"
-import { randomUUID } from "node:crypto"
 import type { Metrics } from "./Metrics.js"
 import { routeLabel } from "./Metrics.js"
 import type { RateLimiter } from "./RateLimiter.js"
@@ -25,8 +26,14 @@ export interface EdgeState {
 
 export class Edge extends Context.Tag("@mur/server/Edge")<Edge, EdgeState>() {}
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+let openApiDocument: string | undefined
+/** The OpenAPI document, generated from the HttpApi contract once. */
+export const openApiJson = (): string => {
+  openApiDocument ??= JSON.stringify(OpenApi.fromApi(MurApi))
+  return openApiDocument
+}
 
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /** An error response in the contract's envelope. */
 export const errorResponse = (
@@ -35,8 +42,7 @@ export const errorResponse = (
   message: string,
   requestId: string,
   extra?: Record<string, unknown>
-) =>
-  HttpServerResponse.unsafeJson({ error: { code, message, request_id: requestId, ...extra } }, { status })
+) => HttpServerResponse.unsafeJson({ error: { code, message, request_id: requestId, ...extra } }, { status })
 
 const decodeIssues = (issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>) =>
   issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message }))
@@ -79,10 +85,15 @@ const isConnectionFailure = (e: unknown): boolean => {
     const code = cur.code
     if (
       typeof code === "string" &&
-      /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|57P01|57P03|08\d\d\d|SQLITE_BUSY|SQLITE_CANTOPEN)$/.test(code)
+      /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|57P01|57P03|08\d\d\d|SQLITE_BUSY|SQLITE_CANTOPEN)$/.test(
+        code
+      )
     )
       return true
-    if (typeof cur.message === "string" && /Connection terminated|timeout exceeded when trying to connect/.test(cur.message))
+    if (
+      typeof cur.message === "string" &&
+      /Connection terminated|timeout exceeded when trying to connect/.test(cur.message)
+    )
       return true
     cur = cur.cause
   }
@@ -178,11 +189,20 @@ export const edge = <E, R>(app: HttpApp.Default<E, R>) =>
           contentType: "text/plain; version=0.0.4; charset=utf-8"
         })
       }
+      if (url === "/openapi.json") {
+        return HttpServerResponse.text(openApiJson(), { contentType: "application/json" })
+      }
       const length = Number(request.headers["content-length"] ?? 0)
       if (length > state.bodyLimitBytes) {
-        return errorResponse(413, "payload_too_large", `The request body is over ${state.bodyLimitBytes} bytes`, requestId, {
-          details: [{ path: "", message: `limit is ${state.bodyLimitBytes} bytes` }]
-        })
+        return errorResponse(
+          413,
+          "payload_too_large",
+          `The request body is over ${state.bodyLimitBytes} bytes`,
+          requestId,
+          {
+            details: [{ path: "", message: `limit is ${state.bodyLimitBytes} bytes` }]
+          }
+        )
       }
       if (url.startsWith("/auth/")) {
         const ip = clientIp(request) ?? "unknown"
@@ -209,6 +229,11 @@ export const edge = <E, R>(app: HttpApp.Default<E, R>) =>
     })
 
     const response = yield* respond
-    state.metrics.observeRequest(method, routeLabel(url, matched), response.status, (performance.now() - started) / 1000)
+    state.metrics.observeRequest(
+      method,
+      routeLabel(url, matched),
+      response.status,
+      (performance.now() - started) / 1000
+    )
     return HttpServerResponse.setHeader(response, "x-request-id", requestId)
   })

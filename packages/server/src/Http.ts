@@ -41,10 +41,9 @@ export const AuthLive = HttpApiBuilder.group(MurApi, "auth", (handlers) =>
         auth.refresh(payload.refresh_token).pipe(Effect.catchTag("SqlError", Effect.die))
       )
       .handle("logout", ({ payload }) =>
-        auth.logout(payload.refresh_token).pipe(
-          Effect.as({ success: true as const }),
-          Effect.catchTag("SqlError", Effect.die)
-        )
+        auth
+          .logout(payload.refresh_token)
+          .pipe(Effect.as({ success: true as const }), Effect.catchTag("SqlError", Effect.die))
       )
   })
 )

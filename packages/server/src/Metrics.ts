@@ -56,7 +56,9 @@ export class Metrics {
     for (const [key, h] of this.latency) {
       const [method, route] = key.split("\u0000")
       const labels = `method="${method}",route="${escapeLabel(route!)}"`
-      BUCKETS.forEach((b, i) => out.push(`mur_http_request_duration_seconds_bucket{${labels},le="${b}"} ${h.counts[i]}`))
+      for (let i = 0; i < BUCKETS.length; i++) {
+        out.push(`mur_http_request_duration_seconds_bucket{${labels},le="${BUCKETS[i]}"} ${h.counts[i]}`)
+      }
       out.push(`mur_http_request_duration_seconds_bucket{${labels},le="+Inf"} ${h.count}`)
       out.push(`mur_http_request_duration_seconds_sum{${labels}} ${h.sum}`)
       out.push(`mur_http_request_duration_seconds_count{${labels}} ${h.count}`)

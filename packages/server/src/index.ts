@@ -1,4 +1,4 @@
-export { createHandler, startServer, type MurHandler, type RunningServer } from "./App.js"
+export { createHandler, type MurHandler, type RunningServer, startServer } from "./App.js"
+export { Metrics } from "./Metrics.js"
 export { fileSecret } from "./Secret.js"
 export type { ServerOptions } from "./ServerOptions.js"
-export { Metrics } from "./Metrics.js"

@@ -1,5 +1,4 @@
-import { Migrator } from "@effect/sql"
-import { SqlClient } from "@effect/sql"
+import { Migrator, SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import * as M0001 from "./0001_init.js"
 
