@@ -85,7 +85,7 @@ const isConnectionFailure = (e: unknown): boolean => {
     const code = cur.code
     if (
       typeof code === "string" &&
-      /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|57P01|57P03|08\d\d\d|SQLITE_BUSY|SQLITE_CANTOPEN)$/.test(
+      /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|57P0\d|3D000|08\d\d\d|53300|SQLITE_BUSY|SQLITE_CANTOPEN)$/.test(
         code
       )
     )
