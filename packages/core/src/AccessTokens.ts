@@ -15,7 +15,16 @@ const ISSUER = "mur-server"
 export class AccessTokens extends Effect.Service<AccessTokens>()("@mur/core/AccessTokens", {
   effect: Effect.gen(function* () {
     const config = yield* EngineConfig
-    const key = new TextEncoder().encode(Redacted.value(config.jwtSecret))
+    // Imported once: jose would otherwise import a raw key on every verification.
+    const key = yield* Effect.promise(() =>
+      globalThis.crypto.subtle.importKey(
+        "raw",
+        new TextEncoder().encode(Redacted.value(config.jwtSecret)),
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        ["sign", "verify"]
+      )
+    )
     const ttl = config.accessTokenTtlSeconds
 
     const sign = (claims: AccessClaims) =>

@@ -7,7 +7,7 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
-import { HttpApiBuilder, HttpMiddleware } from "@effect/platform"
+import { HttpApiBuilder } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Engine } from "@mur/core"
 import { MurApi } from "@mur/domain"
@@ -73,8 +73,9 @@ export const createHandler = async (options: ServerOptions): Promise<MurHandler>
   ).pipe(
     Layer.provideMerge(Layer.mergeAll(edgeLayer, Readiness.Default)),
     Layer.provideMerge(Engine.layer({ database: options.database, config: options.engine, migrate: options.migrate })),
-    // Per-request spans cost more than the rest of a small request; nothing here reads them.
-    HttpMiddleware.withTracerDisabledWhen(() => true),
+    // Spans (one per request, one per query) cost more than the rest of a small request,
+    // and nothing here exports them; an embedder that wants traces can turn this back on.
+    Layer.provideMerge(Layer.setTracerEnabled(options.tracing ?? false)),
     Layer.provide(loggerLayer(options))
   )
   const runtime = ManagedRuntime.make(appLayer)
@@ -85,7 +86,7 @@ export const createHandler = async (options: ServerOptions): Promise<MurHandler>
         const handler = yield* NodeHttpServer.makeHandler(edge(app))
         const readiness = yield* Readiness
         return { handler, readiness }
-      })
+      }).pipe(Effect.withTracerEnabled(options.tracing ?? false))
     )
     readiness.ready.current = true
     return {

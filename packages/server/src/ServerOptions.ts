@@ -13,6 +13,8 @@ export interface ServerOptions {
   readonly bodyLimitBytes?: number
   readonly logLevel?: "trace" | "debug" | "info" | "warning" | "error" | "none"
   readonly logFormat?: "json" | "pretty"
+  /** Create Effect spans for requests and queries (default false: they cost ~10% of a request). */
+  readonly tracing?: boolean
 }
 
 export const resolved = (o: ServerOptions) => ({
