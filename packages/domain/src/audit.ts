@@ -1,6 +1,6 @@
 import { Schema } from "effect"
-import { LimitParam, PageParam } from "./patterns.js"
 import { Timestamp } from "./models.js"
+import { LimitParam, PageParam } from "./patterns.js"
 
 export const AuditEntry = Schema.Struct({
   id: Schema.String,

@@ -14,13 +14,15 @@ export const PatternName = Schema.String.pipe(
 const encoder = new TextEncoder()
 
 /** Any JSON object up to 256 KB serialized. */
-export const PatternContent = Schema.Record({ key: Schema.String, value: Schema.Unknown }).pipe(
-  Schema.filter(
-    (o) =>
-      encoder.encode(JSON.stringify(o)).length <= MAX_CONTENT_BYTES ||
-      `content must be at most ${MAX_CONTENT_BYTES} bytes as JSON`
+export const PatternContent = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+  .pipe(
+    Schema.filter(
+      (o) =>
+        encoder.encode(JSON.stringify(o)).length <= MAX_CONTENT_BYTES ||
+        `content must be at most ${MAX_CONTENT_BYTES} bytes as JSON`
+    )
   )
-).annotations({ description: "A JSON object of at most 256 KB serialized" })
+  .annotations({ description: "A JSON object of at most 256 KB serialized" })
 
 export const Tag = Schema.String.pipe(
   Schema.minLength(1, { message: () => "a tag must not be empty" }),

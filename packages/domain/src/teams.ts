@@ -26,7 +26,9 @@ export const TeamWithMembers = Schema.Struct({ team: Team, members: Schema.Array
 export const InviteRequest = Schema.Struct({ email: Email, role: Schema.optional(Role) })
 export const InviteResponse = Schema.Struct({ invite_code: Schema.String, expires_at: Timestamp })
 
-export const JoinRequest = Schema.Struct({ invite_code: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200)) })
+export const JoinRequest = Schema.Struct({
+  invite_code: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))
+})
 
 export const RoleRequest = Schema.Struct({ role: Role })
 export const MemberResponse = Schema.Struct({ member: Member })
