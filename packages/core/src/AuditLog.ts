@@ -3,9 +3,10 @@
  * describes, so an act never commits without its entry.
  */
 import { SqlClient } from "@effect/sql"
+import type { AuditEntry, ListAuditParams } from "@mur/domain"
 import { Effect, Option } from "effect"
 import { RequestInfo } from "./RequestInfo.js"
-import { newId, now } from "./rows.js"
+import { json, newId, now } from "./rows.js"
 
 export type AuditAction =
   | "auth.register"
@@ -58,6 +59,33 @@ export class AuditLog extends Effect.Service<AuditLog>()("@mur/core/AuditLog", {
           created_at: now()
         })}`
       }).pipe(Effect.asVoid)
-    return { record } as const
+    /** A team's entries, newest first, filtered and paginated. */
+    const list = (teamId: string, params: ListAuditParams) =>
+      Effect.gen(function* () {
+        const page = params.page ?? 1
+        const limit = params.limit ?? 20
+        const where = [sql`team_id = ${teamId}`]
+        if (params.action !== undefined) where.push(sql`action = ${params.action}`)
+        if (params.actor_id !== undefined) where.push(sql`actor_id = ${params.actor_id.toLowerCase()}`)
+        if (params.from !== undefined) where.push(sql`created_at >= ${`${params.from}T00:00:00.000Z`}`)
+        if (params.to !== undefined) {
+          const next = new Date(Date.parse(`${params.to}T00:00:00.000Z`) + 86_400_000).toISOString()
+          where.push(sql`created_at < ${next}`)
+        }
+        const clause = sql.and(where)
+        const [count] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM audit_log WHERE ${clause}`
+        const rows = yield* sql<Omit<AuditEntry, "metadata"> & { metadata: string }>`
+          SELECT id, actor_id, action, target_type, target_id, ip, user_agent, request_id, metadata, created_at
+          FROM audit_log WHERE ${clause}
+          ORDER BY created_at DESC, id DESC LIMIT ${limit} OFFSET ${(page - 1) * limit}`
+        return {
+          entries: rows.map((r): AuditEntry => ({ ...r, metadata: json(r.metadata) })),
+          total: Number(count?.n ?? 0),
+          page,
+          limit
+        }
+      })
+
+    return { record, list } as const
   })
 }) {}

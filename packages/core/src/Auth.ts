@@ -23,7 +23,7 @@ import { AuditLog } from "./AuditLog.js"
 import { EngineConfig } from "./Config.js"
 import { Passwords } from "./Passwords.js"
 import { RequestInfo } from "./RequestInfo.js"
-import { addSeconds, newId, now, sha256 } from "./rows.js"
+import { addSeconds, isUniqueViolation, newId, now, sha256 } from "./rows.js"
 import { SessionRepo } from "./SessionRepo.js"
 import { TeamRepo } from "./TeamRepo.js"
 import { toUser, UserRepo } from "./UserRepo.js"
@@ -36,15 +36,6 @@ export interface Principal {
 }
 
 const unauthorized = (message = "Missing or invalid credentials") => new Unauthorized({ code: "unauthorized", message })
-
-const isUniqueViolation = (e: SqlError) => {
-  const cause = e.cause as { code?: string; message?: string } | undefined
-  return (
-    cause?.code === "23505" ||
-    cause?.code === "SQLITE_CONSTRAINT_UNIQUE" ||
-    cause?.code === "SQLITE_CONSTRAINT_PRIMARYKEY"
-  )
-}
 
 export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
   effect: Effect.gen(function* () {

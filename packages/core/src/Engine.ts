@@ -7,10 +7,24 @@ import { Layer } from "effect"
 import { AuditLog } from "./AuditLog.js"
 import { Auth } from "./Auth.js"
 import { EngineConfig, type EngineConfigShape } from "./Config.js"
+import { PatternRepo } from "./PatternRepo.js"
+import { Patterns } from "./Patterns.js"
 import * as Storage from "./Storage.js"
+import { SyncLog } from "./SyncLog.js"
 import { TeamRepo } from "./TeamRepo.js"
+import { Teams } from "./Teams.js"
 
-export type EngineServices = Auth | AuditLog | TeamRepo | SqlClient.SqlClient | Storage.Dialect | EngineConfig
+export type EngineServices =
+  | Auth
+  | AuditLog
+  | TeamRepo
+  | Teams
+  | Patterns
+  | PatternRepo
+  | SyncLog
+  | SqlClient.SqlClient
+  | Storage.Dialect
+  | EngineConfig
 
 export interface EngineOptions {
   readonly database: Storage.DatabaseConfig
@@ -25,7 +39,15 @@ export const Engine = {
     const storage = Storage.layer(options.database)
     const migrated =
       options.migrate === false ? storage : Layer.effectDiscard(Storage.migrate).pipe(Layer.provideMerge(storage))
-    const services = Layer.mergeAll(Auth.Default, AuditLog.Default, TeamRepo.Default)
+    const services = Layer.mergeAll(
+      Auth.Default,
+      AuditLog.Default,
+      TeamRepo.Default,
+      Teams.Default,
+      Patterns.Default,
+      PatternRepo.Default,
+      SyncLog.Default
+    )
     return services.pipe(Layer.provideMerge(migrated), Layer.provideMerge(Layer.succeed(EngineConfig, options.config)))
   }
 }

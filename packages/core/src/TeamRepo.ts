@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
-import { type Plan, PlanLimits, type Role, type Team, type TeamMembership } from "@mur/domain"
-import { Effect } from "effect"
+import { type Member, type Plan, PlanLimits, type Role, type Team, type TeamMembership } from "@mur/domain"
+import { Effect, Option } from "effect"
 
 export interface TeamRow {
   readonly id: string
@@ -9,6 +9,15 @@ export interface TeamRow {
   readonly plan: Plan
   readonly created_at: string
   readonly updated_at: string
+}
+
+export interface InviteRow {
+  readonly id: string
+  readonly team_id: string
+  readonly email: string
+  readonly role: Role
+  readonly expires_at: string
+  readonly used_at: string | null
 }
 
 export const toTeam = (row: TeamRow): Team => {
@@ -25,6 +34,8 @@ export const toTeam = (row: TeamRow): Team => {
   }
 }
 
+const TEAM_COLUMNS = "t.id, t.name, t.slug, t.plan, t.created_at, t.updated_at"
+
 export class TeamRepo extends Effect.Service<TeamRepo>()("@mur/core/TeamRepo", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
@@ -32,13 +43,121 @@ export class TeamRepo extends Effect.Service<TeamRepo>()("@mur/core/TeamRepo", {
     /** The teams a user belongs to, oldest membership first. */
     const listForUser = (userId: string) =>
       sql<TeamRow & { role: Role }>`
-        SELECT t.id, t.name, t.slug, t.plan, t.created_at, t.updated_at, m.role
+        SELECT ${sql.literal(TEAM_COLUMNS)}, m.role
         FROM memberships m JOIN teams t ON t.id = m.team_id
         WHERE m.user_id = ${userId}
         ORDER BY m.joined_at, t.id`.pipe(
         Effect.map((rows): ReadonlyArray<TeamMembership> => rows.map((r) => ({ team: toTeam(r), role: r.role })))
       )
 
-    return { listForUser } as const
+    const findById = (id: string) =>
+      sql<TeamRow>`SELECT ${sql.literal(TEAM_COLUMNS)} FROM teams t WHERE t.id = ${id}`.pipe(
+        Effect.map((rows) => Option.fromNullable(rows[0]))
+      )
+
+    const slugTaken = (slug: string) =>
+      sql<{ n: number }>`SELECT count(*) AS n FROM teams WHERE slug = ${slug}`.pipe(
+        Effect.map((rows) => Number(rows[0]?.n ?? 0) > 0)
+      )
+
+    const insert = (row: TeamRow) => sql`INSERT INTO teams ${sql.insert({ ...row, last_seq: 0 })}`.pipe(Effect.asVoid)
+
+    const rename = (id: string, name: string, at: string) =>
+      sql`UPDATE teams SET name = ${name}, updated_at = ${at} WHERE id = ${id}`.pipe(Effect.asVoid)
+
+    /**
+     * Takes the team row's write lock for the rest of the transaction (PostgreSQL; SQLite
+     * transactions are already serialised). Every act bounded by a team-wide count (seats,
+     * patterns, admins, the event sequence) takes it first, so concurrent acts queue.
+     */
+    const lock = (id: string) =>
+      sql
+        .onDialectOrElse({
+          pg: () => sql`SELECT id FROM teams WHERE id = ${id} FOR UPDATE`,
+          orElse: () => sql`SELECT id FROM teams WHERE id = ${id}`
+        })
+        .pipe(Effect.asVoid)
+
+    /** Next `seq` of the team's event log; takes the team row lock (call inside a transaction). */
+    const nextSeq = (id: string) =>
+      sql<{ last_seq: number }>`UPDATE teams SET last_seq = last_seq + 1 WHERE id = ${id} RETURNING last_seq`.pipe(
+        Effect.map((rows) => Number(rows[0]!.last_seq))
+      )
+
+    const members = (teamId: string) =>
+      sql<Member>`
+        SELECT u.id, u.email, u.name, m.role, m.joined_at
+        FROM memberships m JOIN users u ON u.id = m.user_id
+        WHERE m.team_id = ${teamId}
+        ORDER BY m.joined_at, u.id`
+
+    const membership = (teamId: string, userId: string) =>
+      sql<Member>`
+        SELECT u.id, u.email, u.name, m.role, m.joined_at
+        FROM memberships m JOIN users u ON u.id = m.user_id
+        WHERE m.team_id = ${teamId} AND m.user_id = ${userId}`.pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
+
+    const countMembers = (teamId: string) =>
+      sql<{ n: number }>`SELECT count(*) AS n FROM memberships WHERE team_id = ${teamId}`.pipe(
+        Effect.map((rows) => Number(rows[0]!.n))
+      )
+
+    const countAdmins = (teamId: string) =>
+      sql<{ n: number }>`SELECT count(*) AS n FROM memberships WHERE team_id = ${teamId} AND role = 'admin'`.pipe(
+        Effect.map((rows) => Number(rows[0]!.n))
+      )
+
+    const addMember = (teamId: string, userId: string, role: Role, at: string) =>
+      sql`INSERT INTO memberships ${sql.insert({ team_id: teamId, user_id: userId, role, joined_at: at })}`.pipe(
+        Effect.asVoid
+      )
+
+    const setRole = (teamId: string, userId: string, role: Role) =>
+      sql`UPDATE memberships SET role = ${role} WHERE team_id = ${teamId} AND user_id = ${userId}`.pipe(Effect.asVoid)
+
+    const removeMember = (teamId: string, userId: string) =>
+      sql`DELETE FROM memberships WHERE team_id = ${teamId} AND user_id = ${userId}`.pipe(Effect.asVoid)
+
+    const insertInvite = (row: {
+      id: string
+      team_id: string
+      email: string
+      role: Role
+      code_hash: string
+      created_by: string
+      created_at: string
+      expires_at: string
+    }) => sql`INSERT INTO invites ${sql.insert(row)}`.pipe(Effect.asVoid)
+
+    const findInvite = (codeHash: string) =>
+      sql<InviteRow>`SELECT id, team_id, email, role, expires_at, used_at FROM invites WHERE code_hash = ${codeHash}`.pipe(
+        Effect.map((rows) => Option.fromNullable(rows[0]))
+      )
+
+    /** Marks an invite used; false when another request used it first. */
+    const useInvite = (id: string, userId: string, at: string) =>
+      sql<{ id: string }>`
+        UPDATE invites SET used_at = ${at}, used_by = ${userId}
+        WHERE id = ${id} AND used_at IS NULL RETURNING id`.pipe(Effect.map((rows) => rows.length === 1))
+
+    return {
+      listForUser,
+      findById,
+      slugTaken,
+      insert,
+      rename,
+      lock,
+      nextSeq,
+      members,
+      membership,
+      countMembers,
+      countAdmins,
+      addMember,
+      setRole,
+      removeMember,
+      insertInvite,
+      findInvite,
+      useInvite
+    } as const
   })
 }) {}

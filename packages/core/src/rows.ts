@@ -17,3 +17,10 @@ export const json = <A = unknown>(v: unknown): A => (typeof v === "string" ? JSO
 
 /** Hex SHA-256: how secrets (refresh tokens, API keys, codes) are stored. */
 export const sha256 = (value: string): string => createHash("sha256").update(value).digest("hex")
+
+/** A unique or primary-key violation, in either store. */
+export const isUniqueViolation = (e: unknown): boolean => {
+  const cause = (e as { cause?: { code?: unknown } } | undefined)?.cause
+  const code = cause?.code
+  return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY"
+}

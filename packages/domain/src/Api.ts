@@ -4,18 +4,44 @@
  */
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSecurity, OpenApi } from "@effect/platform"
 import { Context, Schema } from "effect"
+import { AuditList, ListAuditParams } from "./audit.js"
 import { LoginRequest, LoginResponse, MeResponse, RefreshRequest, RegisterRequest, Success, TokenPair } from "./auth.js"
 import {
   ConflictError,
   ForbiddenError,
   InternalErrorError,
   InvalidRequestError,
+  NotFoundError,
   PayloadTooLargeError,
   UnauthorizedError,
-  UnavailableError
+  UnavailableError,
+  VersionConflictError
 } from "./errors.js"
 import type { UserId } from "./ids.js"
 import type { User } from "./models.js"
+import {
+  CreatePatternRequest,
+  ListPatternsParams,
+  PatternIdParam,
+  PatternList,
+  PatternResponse,
+  PatternVersions,
+  RestoreRequest,
+  UpdatePatternRequest,
+  UseResponse
+} from "./patterns.js"
+import {
+  CreateTeamRequest,
+  InviteRequest,
+  InviteResponse,
+  JoinRequest,
+  MemberIdParam,
+  MemberResponse,
+  RoleRequest,
+  TeamResponse,
+  TeamWithMembers,
+  UpdateTeamRequest
+} from "./teams.js"
 
 /** Who is calling: provided by the `Authentication` middleware to every `/api/*` handler. */
 export class CurrentUser extends Context.Tag("@mur/domain/CurrentUser")<
@@ -73,10 +99,79 @@ export class MeApi extends HttpApiGroup.make("me")
   .add(HttpApiEndpoint.get("me", "/api/me").addSuccess(MeResponse))
   .middleware(Authentication) {}
 
+/**
+ * Team-scoped routes act on the caller's active team: the only one they belong to, or the
+ * one named by the `X-Team` header (id or slug).
+ */
+export class TeamApi extends HttpApiGroup.make("team")
+  .add(
+    HttpApiEndpoint.post("create", "/api/team").setPayload(CreateTeamRequest).addSuccess(TeamResponse, { status: 201 })
+  )
+  .add(HttpApiEndpoint.get("get", "/api/team").addSuccess(TeamWithMembers))
+  .add(HttpApiEndpoint.put("update", "/api/team").setPayload(UpdateTeamRequest).addSuccess(TeamResponse))
+  .add(
+    HttpApiEndpoint.post("invite", "/api/team/invite")
+      .setPayload(InviteRequest)
+      .addSuccess(InviteResponse, { status: 201 })
+  )
+  .add(HttpApiEndpoint.post("join", "/api/team/join").setPayload(JoinRequest).addSuccess(TeamResponse))
+  .add(
+    HttpApiEndpoint.put("setRole", "/api/team/members/:id")
+      .setPath(MemberIdParam)
+      .setPayload(RoleRequest)
+      .addSuccess(MemberResponse)
+  )
+  .add(HttpApiEndpoint.del("removeMember", "/api/team/members/:id").setPath(MemberIdParam).addSuccess(Success))
+  .add(HttpApiEndpoint.post("leave", "/api/team/leave").addSuccess(Success))
+  .addError(NotFoundError)
+  .addError(ForbiddenError)
+  .addError(ConflictError)
+  .middleware(Authentication) {}
+
+export class PatternsApi extends HttpApiGroup.make("patterns")
+  .add(HttpApiEndpoint.get("list", "/api/patterns").setUrlParams(ListPatternsParams).addSuccess(PatternList))
+  .add(HttpApiEndpoint.get("get", "/api/patterns/:id").setPath(PatternIdParam).addSuccess(PatternResponse))
+  .add(
+    HttpApiEndpoint.post("create", "/api/patterns")
+      .setPayload(CreatePatternRequest)
+      .addSuccess(PatternResponse, { status: 201 })
+  )
+  .add(
+    HttpApiEndpoint.put("update", "/api/patterns/:id")
+      .setPath(PatternIdParam)
+      .setPayload(UpdatePatternRequest)
+      .addSuccess(PatternResponse)
+  )
+  .add(HttpApiEndpoint.del("delete", "/api/patterns/:id").setPath(PatternIdParam).addSuccess(Success))
+  .add(HttpApiEndpoint.post("use", "/api/patterns/:id/use").setPath(PatternIdParam).addSuccess(UseResponse))
+  .add(
+    HttpApiEndpoint.get("versions", "/api/patterns/:id/versions").setPath(PatternIdParam).addSuccess(PatternVersions)
+  )
+  .add(
+    HttpApiEndpoint.post("restore", "/api/patterns/:id/restore")
+      .setPath(PatternIdParam)
+      .setPayload(RestoreRequest)
+      .addSuccess(PatternResponse)
+  )
+  .addError(NotFoundError)
+  .addError(ForbiddenError)
+  .addError(ConflictError)
+  .addError(VersionConflictError)
+  .middleware(Authentication) {}
+
+export class AuditApi extends HttpApiGroup.make("audit")
+  .add(HttpApiEndpoint.get("list", "/api/audit").setUrlParams(ListAuditParams).addSuccess(AuditList))
+  .addError(NotFoundError)
+  .addError(ForbiddenError)
+  .middleware(Authentication) {}
+
 export class MurApi extends HttpApi.make("mur")
   .add(HealthApi)
   .add(AuthApi)
   .add(MeApi)
+  .add(TeamApi)
+  .add(PatternsApi)
+  .add(AuditApi)
   .addError(InvalidRequestError)
   .addError(PayloadTooLargeError)
   .addError(UnavailableError)

@@ -9,6 +9,7 @@
  */
 import { HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
+import { Pattern } from "./patterns.js"
 
 export const ErrorDetail = Schema.Struct({ path: Schema.String, message: Schema.String })
 export type ErrorDetail = typeof ErrorDetail.Type
@@ -41,6 +42,13 @@ export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
 export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", {
   code: Schema.Literal("email_taken", "already_in_team", "name_taken", "last_admin"),
   message: Schema.String
+}) {}
+
+/** A stale `base_version`: carries the pattern as it is now. */
+export class VersionConflict extends Schema.TaggedError<VersionConflict>()("VersionConflict", {
+  code: Schema.Literal("version_conflict"),
+  message: Schema.String,
+  current: Pattern
 }) {}
 
 export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
@@ -107,6 +115,24 @@ export const PayloadTooLargeError = envelope(PayloadTooLarge, PayloadTooLarge.fi
 export const UnavailableError = envelope(Unavailable, Unavailable.fields.code, 503)
 export const InternalErrorError = envelope(InternalError, InternalError.fields.code, 500)
 
+export const VersionConflictError = Schema.transform(
+  Schema.Struct({
+    error: Schema.Struct({
+      code: Schema.Literal("version_conflict"),
+      message: Schema.String,
+      request_id: Schema.optional(Schema.String),
+      current: Pattern
+    })
+  }),
+  Schema.typeSchema(VersionConflict),
+  {
+    strict: false,
+    decode: (body: any) =>
+      new VersionConflict({ code: body.error.code, message: body.error.message, current: body.error.current }),
+    encode: (error: any) => ({ error: { code: error.code, message: error.message, current: error.current } })
+  }
+).annotations(HttpApiSchema.annotations({ status: 409 }))
+
 /** Errors any endpoint may answer with (they are produced by middleware). */
 export type ApiError =
   | InvalidRequest
@@ -114,6 +140,7 @@ export type ApiError =
   | Forbidden
   | NotFound
   | Conflict
+  | VersionConflict
   | PayloadTooLarge
   | RateLimited
   | Unavailable
@@ -131,6 +158,7 @@ export const statusOf = (error: ApiError): number => {
     case "NotFound":
       return 404
     case "Conflict":
+    case "VersionConflict":
       return 409
     case "PayloadTooLarge":
       return 413

@@ -44,8 +44,18 @@ export const errorResponse = (
   extra?: Record<string, unknown>
 ) => HttpServerResponse.unsafeJson({ error: { code, message, request_id: requestId, ...extra } }, { status })
 
-const decodeIssues = (issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>) =>
-  issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message }))
+/** One detail per field: a union's alternatives would otherwise each report on it. */
+const decodeIssues = (issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>) => {
+  const seen = new Set<string>()
+  const out: Array<{ path: string; message: string }> = []
+  for (const issue of issues) {
+    const path = issue.path.map(String).join(".")
+    if (seen.has(path)) continue
+    seen.add(path)
+    out.push({ path, message: issue.message })
+  }
+  return out
+}
 
 /**
  * Puts `request_id` into an error body and turns the framework's own decode error

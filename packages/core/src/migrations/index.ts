@@ -1,8 +1,25 @@
 import { Migrator, SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import * as M0001 from "./0001_init.js"
+import * as M0002 from "./0002_pattern_search.js"
 
 type Script = { readonly sqlite: string; readonly pg: string }
+
+/** Splits a script at `;` + newline, keeping a trigger's `BEGIN … END` body whole. */
+export const sqliteStatements = (script: string): ReadonlyArray<string> => {
+  const out: string[] = []
+  let buffer = ""
+  for (const part of script.split(/;\s*\n/)) {
+    buffer = buffer === "" ? part : `${buffer};\n${part}`
+    const inTrigger = /\bCREATE\s+TRIGGER\b/i.test(buffer) && !/\bEND\s*;?\s*$/i.test(buffer)
+    if (!inTrigger) {
+      if (buffer.trim() !== "") out.push(buffer.trim())
+      buffer = ""
+    }
+  }
+  if (buffer.trim() !== "") out.push(buffer.trim())
+  return out
+}
 
 /** Runs one migration script in the connected dialect. */
 const script = (s: Script) =>
@@ -12,21 +29,14 @@ const script = (s: Script) =>
       // PostgreSQL takes the whole script in one simple-protocol round trip.
       pg: () => sql.unsafe(s.pg),
       // better-sqlite3 prepares one statement at a time.
-      orElse: () =>
-        Effect.forEach(
-          s.sqlite
-            .split(/;\s*\n/)
-            .map((st) => st.trim())
-            .filter((st) => st.length > 0),
-          (st) => sql.unsafe(st),
-          { discard: true }
-        )
+      orElse: () => Effect.forEach(sqliteStatements(s.sqlite), (st) => sql.unsafe(st), { discard: true })
     })
   })
 
 /** Every migration, by `<id>_<name>`, in order. */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
-  "0001_init": script(M0001)
+  "0001_init": script(M0001),
+  "0002_pattern_search": script(M0002)
 }
 
 export const loader = Migrator.fromRecord(migrations)

@@ -1,0 +1,142 @@
+/** Handlers of the team, pattern and audit routes: resolve the active team, call one service. */
+import { HttpApiBuilder, type HttpServerRequest } from "@effect/platform"
+import { type ActiveTeam, AuditLog, Patterns, Teams } from "@mur/core"
+import { CurrentUser, MurApi, RateLimited } from "@mur/domain"
+import { Effect } from "effect"
+import { Edge } from "./Edge.js"
+
+/** The active team of a request (`X-Team` or the only team), with the per-team rate limit. */
+const makeActiveTeam = Effect.gen(function* () {
+  const teams = yield* Teams
+  const edge = yield* Edge
+  return (request: HttpServerRequest.HttpServerRequest) =>
+    Effect.flatMap(CurrentUser, ({ user }) => teams.resolveActive(user, request.headers["x-team"])).pipe(
+      Effect.tap((active) => {
+        const decision = edge.limiter.hit(`team:${active.team.id}`, edge.rateLimits.team)
+        return decision.allowed
+          ? Effect.void
+          : Effect.die(
+              new RateLimited({
+                code: "rate_limited",
+                message: "Too many requests for this team",
+                retry_after: decision.retryAfter
+              })
+            )
+      }),
+      Effect.catchTag("SqlError", Effect.die)
+    )
+})
+
+const actorOf = Effect.map(CurrentUser, ({ user }) => ({ user, deviceId: null }))
+
+const dieOnSql = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.catchIf(effect, (e: any) => e?._tag === "SqlError", Effect.die) as Effect.Effect<
+    A,
+    Exclude<E, { readonly _tag: "SqlError" }>,
+    R
+  >
+
+export const TeamLive = HttpApiBuilder.group(MurApi, "team", (handlers) =>
+  Effect.gen(function* () {
+    const teams = yield* Teams
+    const activeTeam = yield* makeActiveTeam
+    const withTeam = <A, E, R>(
+      request: HttpServerRequest.HttpServerRequest,
+      f: (active: ActiveTeam, user: CurrentUser["Type"]["user"]) => Effect.Effect<A, E, R>
+    ) =>
+      Effect.flatMap(activeTeam(request), (active) =>
+        Effect.flatMap(CurrentUser, ({ user }) => dieOnSql(f(active, user)))
+      )
+    return handlers
+      .handle("create", ({ payload }) =>
+        Effect.flatMap(CurrentUser, ({ user }) => dieOnSql(teams.create(user, payload.name))).pipe(
+          Effect.map((team) => ({ team }))
+        )
+      )
+      .handle("get", ({ request }) => withTeam(request, (active) => teams.get(active)))
+      .handle("update", ({ request, payload }) =>
+        withTeam(request, (active, user) => Effect.map(teams.rename(user, active, payload.name), (team) => ({ team })))
+      )
+      .handle("invite", ({ request, payload }) =>
+        withTeam(request, (active, user) => teams.invite(user, active, payload.email, payload.role ?? "member"))
+      )
+      .handle("join", ({ payload }) =>
+        Effect.flatMap(CurrentUser, ({ user }) => dieOnSql(teams.join(user, payload.invite_code))).pipe(
+          Effect.map((team) => ({ team }))
+        )
+      )
+      .handle("setRole", ({ request, path, payload }) =>
+        withTeam(request, (active, user) =>
+          Effect.map(teams.setRole(user, active, path.id, payload.role), (member) => ({ member }))
+        )
+      )
+      .handle("removeMember", ({ request, path }) =>
+        withTeam(request, (active, user) =>
+          Effect.as(teams.removeMember(user, active, path.id), { success: true as const })
+        )
+      )
+      .handle("leave", ({ request }) =>
+        withTeam(request, (active, user) => Effect.as(teams.leave(user, active), { success: true as const }))
+      )
+  })
+)
+
+export const PatternsLive = HttpApiBuilder.group(MurApi, "patterns", (handlers) =>
+  Effect.gen(function* () {
+    const patterns = yield* Patterns
+    const activeTeam = yield* makeActiveTeam
+    return handlers
+      .handle("list", ({ request, urlParams }) =>
+        urlParams.scope === "public"
+          ? dieOnSql(patterns.list(null, urlParams))
+          : Effect.flatMap(activeTeam(request), (active) => dieOnSql(patterns.list(active.team.id, urlParams)))
+      )
+      .handle("get", ({ request, path }) =>
+        Effect.map(dieOnSql(patterns.get(path.id, activeTeam(request))), (pattern) => ({ pattern }))
+      )
+      .handle("create", ({ request, payload }) =>
+        Effect.flatMap(activeTeam(request), (active) =>
+          Effect.flatMap(actorOf, (actor) => dieOnSql(patterns.create(actor, active, payload)))
+        ).pipe(Effect.map(({ pattern }) => ({ pattern })))
+      )
+      .handle("update", ({ request, path, payload }) =>
+        Effect.flatMap(activeTeam(request), (active) =>
+          Effect.flatMap(actorOf, (actor) => dieOnSql(patterns.update(actor, active, path.id, payload)))
+        ).pipe(Effect.map(({ pattern }) => ({ pattern })))
+      )
+      .handle("delete", ({ request, path }) =>
+        Effect.flatMap(activeTeam(request), (active) =>
+          Effect.flatMap(actorOf, (actor) => dieOnSql(patterns.remove(actor, active, path.id)))
+        ).pipe(Effect.as({ success: true as const }))
+      )
+      .handle("use", ({ request, path }) =>
+        Effect.map(dieOnSql(patterns.use(path.id, activeTeam(request))), (usage_count) => ({
+          success: true as const,
+          usage_count
+        }))
+      )
+      .handle("versions", ({ request, path }) =>
+        Effect.flatMap(activeTeam(request), (active) => dieOnSql(patterns.versions(active, path.id))).pipe(
+          Effect.map((versions) => ({ versions }))
+        )
+      )
+      .handle("restore", ({ request, path, payload }) =>
+        Effect.flatMap(activeTeam(request), (active) =>
+          Effect.flatMap(actorOf, (actor) => dieOnSql(patterns.restore(actor, active, path.id, payload.version)))
+        ).pipe(Effect.map(({ pattern }) => ({ pattern })))
+      )
+  })
+)
+
+export const AuditLive = HttpApiBuilder.group(MurApi, "audit", (handlers) =>
+  Effect.gen(function* () {
+    const audit = yield* AuditLog
+    const teams = yield* Teams
+    const activeTeam = yield* makeActiveTeam
+    return handlers.handle("list", ({ request, urlParams }) =>
+      Effect.flatMap(activeTeam(request), (active) =>
+        Effect.zipRight(teams.requireAdmin(active), dieOnSql(audit.list(active.team.id, urlParams)))
+      )
+    )
+  })
+)
