@@ -6,10 +6,12 @@ import type { SqlClient } from "@effect/sql"
 import { Layer } from "effect"
 import { AuditLog } from "./AuditLog.js"
 import { Auth } from "./Auth.js"
+import type { ChangeFeed } from "./ChangeFeed.js"
 import { EngineConfig, type EngineConfigShape } from "./Config.js"
 import { PatternRepo } from "./PatternRepo.js"
 import { Patterns } from "./Patterns.js"
 import * as Storage from "./Storage.js"
+import { Sync } from "./Sync.js"
 import { SyncLog } from "./SyncLog.js"
 import { TeamRepo } from "./TeamRepo.js"
 import { Teams } from "./Teams.js"
@@ -22,7 +24,9 @@ export type EngineServices =
   | Patterns
   | PatternRepo
   | SyncLog
+  | Sync
   | SqlClient.SqlClient
+  | ChangeFeed
   | Storage.Dialect
   | EngineConfig
 
@@ -46,7 +50,8 @@ export const Engine = {
       Teams.Default,
       Patterns.Default,
       PatternRepo.Default,
-      SyncLog.Default
+      SyncLog.Default,
+      Sync.Default
     )
     return services.pipe(Layer.provideMerge(migrated), Layer.provideMerge(Layer.succeed(EngineConfig, options.config)))
   }

@@ -78,6 +78,11 @@ export class PatternRepo extends Effect.Service<PatternRepo>()("@mur/core/Patter
         Effect.map((rows) => Option.fromNullable(rows[0]))
       )
 
+    const allLive = (teamId: string) =>
+      sql<PatternRow>`
+        SELECT ${sql.literal(COLUMNS)} FROM patterns p
+        WHERE p.team_id = ${teamId} AND p.deleted_at IS NULL ORDER BY p.created_at, p.id`
+
     const countLive = (teamId: string) =>
       sql<{ n: number }>`SELECT count(*) AS n FROM patterns WHERE team_id = ${teamId} AND deleted_at IS NULL`.pipe(
         Effect.map((rows) => Number(rows[0]!.n))
@@ -184,6 +189,7 @@ export class PatternRepo extends Effect.Service<PatternRepo>()("@mur/core/Patter
     return {
       findById,
       findByName,
+      allLive,
       countLive,
       insert,
       update,

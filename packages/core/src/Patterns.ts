@@ -4,7 +4,6 @@
  * pattern and its version, appends the event to the team's log and the audit entry.
  * REST routes, sync pushes and WebSocket writes all come through here.
  */
-import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import {
   Conflict,
@@ -22,6 +21,7 @@ import {
 } from "@mur/domain"
 import { Effect, Option } from "effect"
 import { type AuditAction, AuditLog } from "./AuditLog.js"
+import { ChangeFeed } from "./ChangeFeed.js"
 import { PatternRepo, type PatternRow, toPattern } from "./PatternRepo.js"
 import { bool, isUniqueViolation, newId, now } from "./rows.js"
 import { SyncLog } from "./SyncLog.js"
@@ -46,28 +46,13 @@ const notFound = () => new NotFound({ code: "not_found", message: "No such patte
 const nameTaken = (name: string) =>
   new Conflict({ code: "name_taken", message: `A pattern named "${name}" already exists in this team` })
 
-/** Listeners told of every committed change (the real-time fan-out subscribes here). */
-export type ChangeListener = (teamId: string, change: Change, actor: Actor) => void
-
 export class Patterns extends Effect.Service<Patterns>()("@mur/core/Patterns", {
   effect: Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
     const repo = yield* PatternRepo
     const teams = yield* TeamRepo
     const log = yield* SyncLog
     const audit = yield* AuditLog
-    const listeners = new Set<ChangeListener>()
-
-    const emit = (teamId: string, change: Change, actor: Actor) =>
-      Effect.sync(() => {
-        for (const listener of listeners) {
-          try {
-            listener(teamId, change, actor)
-          } catch {
-            // a listener's failure must not undo a committed change
-          }
-        }
-      })
+    const feed = yield* ChangeFeed
 
     /** Runs one change: seq, pattern write, version, event, audit; all or nothing. */
     const commit = <E>(
@@ -80,8 +65,8 @@ export class Patterns extends Effect.Service<Patterns>()("@mur/core/Patterns", {
         at: string
       ) => Effect.Effect<{ row: PatternRow; metadata?: Record<string, unknown> }, E | SqlError>
     ): Effect.Effect<Change, E | SqlError> =>
-      Effect.gen(function* () {
-        const change = yield* Effect.gen(function* () {
+      feed.transaction(
+        Effect.gen(function* () {
           const seq = yield* teams.nextSeq(teamId)
           const at = now()
           const { row, metadata } = yield* write(seq, at)
@@ -105,11 +90,10 @@ export class Patterns extends Effect.Service<Patterns>()("@mur/core/Patterns", {
             targetId: pattern.id,
             metadata: { name: pattern.name, version: pattern.version, ...metadata }
           })
+          yield* feed.publish({ kind: "events", teamId, seq })
           return { pattern, event }
-        }).pipe(sql.withTransaction)
-        yield* emit(teamId, change, actor)
-        return change
-      })
+        })
+      )
 
     const versionOf = (row: PatternRow, at: string) => ({
       pattern_id: row.id,
@@ -310,13 +294,18 @@ export class Patterns extends Effect.Service<Patterns>()("@mur/core/Patterns", {
         return { patterns: rows.map(toPattern), total, page, limit }
       })
 
-    /** Subscribes to committed changes; returns the unsubscribe function. */
-    const onChange = (listener: ChangeListener) => {
-      listeners.add(listener)
-      return () => listeners.delete(listener)
-    }
-
-    return { create, update, remove, restore, get, use, versions, list, onChange, findByName: repo.findByName } as const
+    return {
+      create,
+      update,
+      remove,
+      restore,
+      get,
+      use,
+      versions,
+      list,
+      findById: repo.findById,
+      findByName: repo.findByName
+    } as const
   }),
   dependencies: [PatternRepo.Default, TeamRepo.Default, SyncLog.Default, AuditLog.Default]
 }) {}

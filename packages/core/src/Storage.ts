@@ -11,6 +11,8 @@ import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Context, Data, Duration, Effect, Layer, Redacted } from "effect"
 import pg from "pg"
+import type { ChangeFeed } from "./ChangeFeed.js"
+import * as ChangeFeedLayers from "./ChangeFeed.js"
 import { loader, migrations } from "./migrations/index.js"
 
 export type DatabaseConfig =
@@ -89,13 +91,23 @@ const pgLayer = (url: string, maxConnections: number) =>
     types: pgTypes
   })
 
-/** The `SqlClient` for a database, with no migrations applied. */
-export const layer = (config: DatabaseConfig): Layer.Layer<SqlClient.SqlClient | Dialect, StorageError> =>
-  (config.dialect === "sqlite" ? sqliteLayer(config.filename) : pgLayer(config.url, config.maxConnections ?? 10)).pipe(
+/**
+ * The `SqlClient` for a database (no migrations applied), and the `ChangeFeed` that fits
+ * it: PostgreSQL `LISTEN/NOTIFY` across processes, or in-process for SQLite.
+ */
+export const layer = (
+  config: DatabaseConfig
+): Layer.Layer<SqlClient.SqlClient | Dialect | ChangeFeed, StorageError> => {
+  const client =
+    config.dialect === "sqlite"
+      ? ChangeFeedLayers.layerLocal.pipe(Layer.provideMerge(sqliteLayer(config.filename)))
+      : ChangeFeedLayers.layerPg.pipe(Layer.provideMerge(pgLayer(config.url, config.maxConnections ?? 10)))
+  return (client as Layer.Layer<SqlClient.SqlClient | ChangeFeed, unknown>).pipe(
     Layer.orDie,
     Layer.catchAllCause((cause) => Layer.fail(new StorageError({ message: "cannot open the database", cause }))),
     Layer.merge(Layer.succeed(Dialect, config.dialect))
-  ) as any
+  )
+}
 
 const migrator = Migrator.make({})
 

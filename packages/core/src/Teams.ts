@@ -20,6 +20,7 @@ import {
 } from "@mur/domain"
 import { Effect, Option } from "effect"
 import { AuditLog } from "./AuditLog.js"
+import { ChangeFeed } from "./ChangeFeed.js"
 import { addSeconds, isUniqueViolation, newId, now, sha256 } from "./rows.js"
 import { TeamRepo, toTeam } from "./TeamRepo.js"
 
@@ -52,6 +53,7 @@ export class Teams extends Effect.Service<Teams>()("@mur/core/Teams", {
     const sql = yield* SqlClient.SqlClient
     const repo = yield* TeamRepo
     const audit = yield* AuditLog
+    const feed = yield* ChangeFeed
 
     /**
      * The caller's active team: the only one they belong to, or the one named (id or slug)
@@ -198,6 +200,7 @@ export class Teams extends Effect.Service<Teams>()("@mur/core/Teams", {
           }
           if (!(yield* repo.useInvite(inv.id, user.id, at))) return yield* invalid
           yield* repo.addMember(inv.team_id, user.id, inv.role, at)
+          yield* feed.publish({ kind: "member", teamId: inv.team_id, userId: user.id, joined: true })
           yield* audit.record({
             action: "team.join",
             actorId: user.id,
@@ -207,7 +210,7 @@ export class Teams extends Effect.Service<Teams>()("@mur/core/Teams", {
             metadata: { role: inv.role, invite_id: inv.id }
           })
           return toTeam(team.value)
-        }).pipe(sql.withTransaction)
+        }).pipe(feed.transaction)
       })
 
     /**
@@ -270,6 +273,7 @@ export class Teams extends Effect.Service<Teams>()("@mur/core/Teams", {
           const member = yield* findMember(active.team.id, memberId)
           yield* guardAdmins(active.team.id, member)
           yield* repo.removeMember(active.team.id, memberId)
+          yield* feed.publish({ kind: "member", teamId: active.team.id, userId: memberId, joined: false })
           yield* audit.record({
             action: "team.member_remove",
             actorId: user.id,
@@ -279,7 +283,7 @@ export class Teams extends Effect.Service<Teams>()("@mur/core/Teams", {
             metadata: { role: member.role }
           })
           return member
-        }).pipe(sql.withTransaction)
+        }).pipe(feed.transaction)
       })
 
     const leave = (user: User, active: ActiveTeam): Effect.Effect<void, NotFound | Conflict | SqlError> =>
@@ -288,6 +292,7 @@ export class Teams extends Effect.Service<Teams>()("@mur/core/Teams", {
         const member = yield* findMember(active.team.id, user.id)
         yield* guardAdmins(active.team.id, member)
         yield* repo.removeMember(active.team.id, user.id)
+        yield* feed.publish({ kind: "member", teamId: active.team.id, userId: user.id, joined: false })
         yield* audit.record({
           action: "team.leave",
           actorId: user.id,
@@ -296,7 +301,7 @@ export class Teams extends Effect.Service<Teams>()("@mur/core/Teams", {
           targetId: user.id,
           metadata: { role: member.role }
         })
-      }).pipe(sql.withTransaction)
+      }).pipe(feed.transaction)
 
     return { resolveActive, requireAdmin, create, get, rename, invite, join, setRole, removeMember, leave } as const
   }),

@@ -30,6 +30,7 @@ import {
   UpdatePatternRequest,
   UseResponse
 } from "./patterns.js"
+import { PullParams, PullResponse, PushRequest, PushResponse, SnapshotResponse, SyncStatus } from "./sync.js"
 import {
   CreateTeamRequest,
   InviteRequest,
@@ -159,6 +160,14 @@ export class PatternsApi extends HttpApiGroup.make("patterns")
   .addError(VersionConflictError)
   .middleware(Authentication) {}
 
+export class SyncApi extends HttpApiGroup.make("sync")
+  .add(HttpApiEndpoint.post("push", "/api/sync/push").setPayload(PushRequest).addSuccess(PushResponse))
+  .add(HttpApiEndpoint.get("pull", "/api/sync/pull").setUrlParams(PullParams).addSuccess(PullResponse))
+  .add(HttpApiEndpoint.get("snapshot", "/api/sync/snapshot").addSuccess(SnapshotResponse))
+  .add(HttpApiEndpoint.get("status", "/api/sync/status").addSuccess(SyncStatus))
+  .addError(NotFoundError)
+  .middleware(Authentication) {}
+
 export class AuditApi extends HttpApiGroup.make("audit")
   .add(HttpApiEndpoint.get("list", "/api/audit").setUrlParams(ListAuditParams).addSuccess(AuditList))
   .addError(NotFoundError)
@@ -171,6 +180,7 @@ export class MurApi extends HttpApi.make("mur")
   .add(MeApi)
   .add(TeamApi)
   .add(PatternsApi)
+  .add(SyncApi)
   .add(AuditApi)
   .addError(InvalidRequestError)
   .addError(PayloadTooLargeError)

@@ -17,7 +17,7 @@ import { AuthenticationLive, AuthLive, HealthLive, MeLive, Readiness } from "./H
 import { Metrics } from "./Metrics.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { resolved, type ServerOptions } from "./ServerOptions.js"
-import { AuditLive, PatternsLive, TeamLive } from "./TeamHttp.js"
+import { AuditLive, PatternsLive, SyncLive, TeamLive } from "./TeamHttp.js"
 
 export interface MurHandler {
   /** Node request listener: `http.createServer(handler)` or call it from your own router. */
@@ -63,7 +63,7 @@ export const createHandler = async (options: ServerOptions): Promise<MurHandler>
     draining: () => draining
   })
   const apiLayer = HttpApiBuilder.api(MurApi).pipe(
-    Layer.provide([HealthLive, AuthLive, MeLive, TeamLive, PatternsLive, AuditLive]),
+    Layer.provide([HealthLive, AuthLive, MeLive, TeamLive, PatternsLive, SyncLive, AuditLive]),
     Layer.provide(AuthenticationLive)
   )
   const appLayer = Layer.mergeAll(

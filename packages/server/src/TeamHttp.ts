@@ -1,6 +1,6 @@
 /** Handlers of the team, pattern and audit routes: resolve the active team, call one service. */
 import { HttpApiBuilder, type HttpServerRequest } from "@effect/platform"
-import { type ActiveTeam, AuditLog, Patterns, Teams } from "@mur/core"
+import { type ActiveTeam, AuditLog, Patterns, Sync, Teams } from "@mur/core"
 import { CurrentUser, MurApi, RateLimited } from "@mur/domain"
 import { Effect } from "effect"
 import { Edge } from "./Edge.js"
@@ -138,5 +138,30 @@ export const AuditLive = HttpApiBuilder.group(MurApi, "audit", (handlers) =>
         Effect.zipRight(teams.requireAdmin(active), dieOnSql(audit.list(active.team.id, urlParams)))
       )
     )
+  })
+)
+
+export const SyncLive = HttpApiBuilder.group(MurApi, "sync", (handlers) =>
+  Effect.gen(function* () {
+    const sync = yield* Sync
+    const activeTeam = yield* makeActiveTeam
+    const withTeam = <A, E, R>(
+      request: HttpServerRequest.HttpServerRequest,
+      f: (active: ActiveTeam, user: CurrentUser["Type"]["user"]) => Effect.Effect<A, E, R>
+    ) =>
+      Effect.flatMap(activeTeam(request), (active) =>
+        Effect.flatMap(CurrentUser, ({ user }) => dieOnSql(f(active, user)))
+      )
+    return handlers
+      .handle("push", ({ request, payload }) =>
+        withTeam(request, (active, user) => sync.push(user, active, payload.device_id, payload.events))
+      )
+      .handle("pull", ({ request, urlParams }) =>
+        withTeam(request, (active, user) =>
+          sync.pull(user, active, urlParams.after ?? 0, urlParams.limit ?? 500, urlParams.device_id)
+        )
+      )
+      .handle("snapshot", ({ request }) => withTeam(request, (active) => sync.snapshot(active)))
+      .handle("status", ({ request }) => withTeam(request, (active) => sync.status(active)))
   })
 )

@@ -1,0 +1,127 @@
+/**
+ * Tells every server process that a team changed, after the change committed.
+ *
+ * A writer calls `publish` inside its transaction; the notice is held until the outermost
+ * transaction commits (and dropped if it rolls back), then sent: through PostgreSQL
+ * `NOTIFY` so that every process on the database hears it, or through an in-process
+ * PubSub on SQLite (one process). Listeners re-read the committed log from the database,
+ * so a notice only says "look again", never carries the data.
+ */
+import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import { PgClient } from "@effect/sql-pg"
+import { Context, Effect, FiberRef, Layer, Option, PubSub, Stream } from "effect"
+
+export type Notice =
+  /** New events in a team's log, up to `seq`. */
+  | { readonly kind: "events"; readonly teamId: string; readonly seq: number }
+  /** A user joined or left (or was removed from) a team. */
+  | { readonly kind: "member"; readonly teamId: string; readonly userId: string; readonly joined: boolean }
+  /** Presence of a team changed somewhere. */
+  | { readonly kind: "presence"; readonly teamId: string }
+  /** Usage stats of a team changed. */
+  | { readonly kind: "stats"; readonly teamId: string }
+
+const CHANNEL = "mur_changes"
+
+/** Notices collected by the transaction that is running, sent after it commits. */
+const pending = FiberRef.unsafeMake<Array<Notice> | null>(null)
+
+export class ChangeFeed extends Context.Tag("@mur/core/ChangeFeed")<
+  ChangeFeed,
+  {
+    /** Queues a notice; sent after the outermost transaction commits (at once outside one). */
+    readonly publish: (notice: Notice) => Effect.Effect<void>
+    /**
+     * Runs `effect` in a transaction (or joins the one running) and sends its notices
+     * once the outermost one has committed.
+     */
+    readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError, R>
+    /** Every notice from every process, for as long as the stream is consumed. */
+    readonly notices: Stream.Stream<Notice, SqlError>
+  }
+>() {}
+
+const encode = (n: Notice): string =>
+  n.kind === "events"
+    ? `e|${n.teamId}|${n.seq}`
+    : n.kind === "member"
+      ? `m|${n.teamId}|${n.userId}|${n.joined ? 1 : 0}`
+      : n.kind === "presence"
+        ? `p|${n.teamId}`
+        : `s|${n.teamId}`
+
+const decode = (s: string): Notice | null => {
+  const [k, teamId, a, b] = s.split("|")
+  if (teamId === undefined) return null
+  switch (k) {
+    case "e":
+      return { kind: "events", teamId, seq: Number(a) }
+    case "m":
+      return a === undefined ? null : { kind: "member", teamId, userId: a, joined: b === "1" }
+    case "p":
+      return { kind: "presence", teamId }
+    case "s":
+      return { kind: "stats", teamId }
+    default:
+      return null
+  }
+}
+
+const make = (
+  send: (notices: ReadonlyArray<Notice>) => Effect.Effect<void>,
+  notices: Stream.Stream<Notice, SqlError>
+) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    return ChangeFeed.of({
+      publish: (notice) =>
+        Effect.flatMap(FiberRef.get(pending), (queue) => {
+          if (queue !== null) {
+            queue.push(notice)
+            return Effect.void
+          }
+          return send([notice])
+        }),
+      transaction: (effect) =>
+        Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (outer) => {
+          if (Option.isSome(outer)) return sql.withTransaction(effect)
+          const queue: Array<Notice> = []
+          return sql
+            .withTransaction(Effect.locally(effect, pending, queue))
+            .pipe(Effect.tap(() => (queue.length === 0 ? Effect.void : send(queue))))
+        }),
+      notices
+    })
+  })
+
+/** In-process feed: SQLite, or an embedded engine that runs alone. */
+export const layerLocal: Layer.Layer<ChangeFeed, never, SqlClient.SqlClient> = Layer.scoped(
+  ChangeFeed,
+  Effect.gen(function* () {
+    const hub = yield* PubSub.unbounded<Notice>()
+    return yield* make((notices) => PubSub.publishAll(hub, notices).pipe(Effect.asVoid), Stream.fromPubSub(hub))
+  })
+)
+
+/** PostgreSQL feed: `NOTIFY` after commit, `LISTEN` in every process. */
+export const layerPg: Layer.Layer<ChangeFeed, never, SqlClient.SqlClient | PgClient.PgClient> = Layer.scoped(
+  ChangeFeed,
+  Effect.gen(function* () {
+    const pg = yield* PgClient.PgClient
+    const sql = yield* SqlClient.SqlClient
+    return yield* make(
+      // pg_notify rather than PgClient.notify: NOTIFY takes no bind parameters.
+      (notices) =>
+        Effect.forEach(notices, (n) => sql`SELECT pg_notify(${CHANNEL}, ${encode(n)})`, { discard: true }).pipe(
+          // The change is committed: a lost notice delays delivery until the next one, and the
+          // hub's periodic check catches up, so a failed NOTIFY is logged, not raised.
+          Effect.catchAll((e) => Effect.logWarning("NOTIFY failed", e))
+        ),
+      pg.listen(CHANNEL).pipe(
+        Stream.map(decode),
+        Stream.filter((n): n is Notice => n !== null)
+      )
+    )
+  })
+)
