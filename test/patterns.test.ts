@@ -48,7 +48,7 @@ describe.each(STORES)("patterns on %s", (store) => {
   })
 
   it("creates a pattern with every field, version 1, and reads it back exactly", async () => {
-    const content = { schema: 2, body: "Use `Effect.gen`", nested: { list: [1, "two", null, true] }, "ünïcode": "✓" }
+    const content = { schema: 2, body: "Use `Effect.gen`", nested: { list: [1, "two", null, true] }, ünïcode: "✓" }
     const p = await create({
       name: "Full_pattern-1",
       description: "describes",
@@ -108,7 +108,11 @@ describe.each(STORES)("patterns on %s", (store) => {
   it("keeps names unique per team, case-insensitively, and frees a deleted pattern's name", async () => {
     const n = name("Unique")
     const p = await create({ name: n })
-    expectError(await api("POST", "/api/patterns", member.token, { name: n.toUpperCase(), content: {} }), 409, "name_taken")
+    expectError(
+      await api("POST", "/api/patterns", member.token, { name: n.toUpperCase(), content: {} }),
+      409,
+      "name_taken"
+    )
     // Another team may use the same name.
     expect((await api("POST", "/api/patterns", outsider.token, { name: n, content: {} })).status).toBe(201)
     // Renaming onto a taken name conflicts too.
@@ -152,7 +156,9 @@ describe.each(STORES)("patterns on %s", (store) => {
 
   it("counts uses without changing the version", async () => {
     const p = await create({ name: name() })
-    const results = await Promise.all(Array.from({ length: 5 }, () => api("POST", `/api/patterns/${p.id}/use`, member.token)))
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () => api("POST", `/api/patterns/${p.id}/use`, member.token))
+    )
     expect(results.map((r) => r.json.usage_count).sort()).toEqual([1, 2, 3, 4, 5])
     const got = await api("GET", `/api/patterns/${p.id}`, member.token)
     expect(got.json.pattern).toMatchObject({ usage_count: 5, version: 1 })
@@ -213,7 +219,9 @@ describe.each(STORES)("patterns on %s", (store) => {
     expect(JSON.parse(rows[1].pattern)).toMatchObject({ id: p.id, description: "changed", version: 2 })
     expect(rows[3].pattern).toBeNull()
     expect(rows[3].actor_id).toBe(admin.id)
-    const all = await queryDb<any>(server.db.url, "SELECT seq FROM sync_events WHERE team_id = $1 ORDER BY seq", [teamId])
+    const all = await queryDb<any>(server.db.url, "SELECT seq FROM sync_events WHERE team_id = $1 ORDER BY seq", [
+      teamId
+    ])
     expect(all.map((r) => Number(r.seq))).toEqual(all.map((_, i) => i + 1))
     const audit = await api("GET", "/api/audit?limit=100", admin.token)
     const mine = audit.json.entries.filter((e: any) => e.target_id === p.id).map((e: any) => e.action)
@@ -232,6 +240,10 @@ describe.each(STORES)("patterns on %s", (store) => {
         )
       )
     }
-    expectError(await api("POST", "/api/patterns", owner.token, { name: "one-too-many", content: {} }), 403, "plan_limit")
+    expectError(
+      await api("POST", "/api/patterns", owner.token, { name: "one-too-many", content: {} }),
+      403,
+      "plan_limit"
+    )
   })
 })

@@ -53,7 +53,13 @@ describe.each(STORES)("teams on %s", (store) => {
 
   it("creates a team on the free plan with the creator as admin", async () => {
     const { admin, team } = await newTeam("Acme Platform")
-    expect(team).toMatchObject({ name: "Acme Platform", slug: "acme-platform", plan: "free", max_members: 5, max_patterns: 100 })
+    expect(team).toMatchObject({
+      name: "Acme Platform",
+      slug: "acme-platform",
+      plan: "free",
+      max_members: 5,
+      max_patterns: 100
+    })
     const got = await api("GET", "/api/team", admin.token)
     expect(got.status).toBe(200)
     expect(got.json.team).toEqual(team)
@@ -111,7 +117,11 @@ describe.each(STORES)("teams on %s", (store) => {
     it("refuses unknown codes and members already in the team", async () => {
       const { admin } = await newTeam()
       const user = await newUser()
-      expectError(await api("POST", "/api/team/join", user.token, { invite_code: "no-such-code" }), 404, "invalid_invite")
+      expectError(
+        await api("POST", "/api/team/join", user.token, { invite_code: "no-such-code" }),
+        404,
+        "invalid_invite"
+      )
       const member = await join(admin.token)
       const code = await invite(admin.token, member.email)
       expectError(await api("POST", "/api/team/join", member.token, { invite_code: code }), 409, "already_in_team")
@@ -222,8 +232,16 @@ describe.each(STORES)("teams on %s", (store) => {
       const bySlug = await api("GET", "/api/team", user.token, undefined, { "x-team": one.team.slug })
       expect(bySlug.json.team.id).toBe(one.team.id)
       const stranger = await newTeam("Third")
-      expectError(await api("GET", "/api/team", user.token, undefined, { "x-team": stranger.team.id }), 404, "not_in_team")
-      expectError(await api("GET", "/api/team", user.token, undefined, { "x-team": "no-such-team" }), 404, "not_in_team")
+      expectError(
+        await api("GET", "/api/team", user.token, undefined, { "x-team": stranger.team.id }),
+        404,
+        "not_in_team"
+      )
+      expectError(
+        await api("GET", "/api/team", user.token, undefined, { "x-team": "no-such-team" }),
+        404,
+        "not_in_team"
+      )
 
       // Patterns land in the named team only.
       const created = await api(
@@ -252,7 +270,14 @@ describe.each(STORES)("teams on %s", (store) => {
     const r = await api("GET", "/api/audit?limit=100", admin.token)
     expect(r.status).toBe(200)
     const actions = r.json.entries.map((e: any) => e.action)
-    for (const a of ["team.create", "team.invite", "team.join", "team.update", "team.role_change", "team.member_remove"]) {
+    for (const a of [
+      "team.create",
+      "team.invite",
+      "team.join",
+      "team.update",
+      "team.role_change",
+      "team.member_remove"
+    ]) {
       expect(actions).toContain(a)
     }
     expect(r.json.entries.every((e: any) => typeof e.request_id === "string" && e.created_at)).toBe(true)
