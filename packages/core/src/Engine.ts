@@ -10,6 +10,7 @@ import type { ChangeFeed } from "./ChangeFeed.js"
 import { EngineConfig, type EngineConfigShape } from "./Config.js"
 import { PatternRepo } from "./PatternRepo.js"
 import { Patterns } from "./Patterns.js"
+import { Presence } from "./Presence.js"
 import * as Storage from "./Storage.js"
 import { Sync } from "./Sync.js"
 import { SyncLog } from "./SyncLog.js"
@@ -25,6 +26,7 @@ export type EngineServices =
   | PatternRepo
   | SyncLog
   | Sync
+  | Presence
   | SqlClient.SqlClient
   | ChangeFeed
   | Storage.Dialect
@@ -51,7 +53,8 @@ export const Engine = {
       Patterns.Default,
       PatternRepo.Default,
       SyncLog.Default,
-      Sync.Default
+      Sync.Default,
+      Presence.Default
     )
     return services.pipe(Layer.provideMerge(migrated), Layer.provideMerge(Layer.succeed(EngineConfig, options.config)))
   }

@@ -55,11 +55,21 @@ export class SyncLog extends Effect.Service<SyncLog>()("@mur/core/SyncLog", {
         FROM sync_events WHERE team_id = ${teamId} AND seq > ${afterSeq}
         ORDER BY seq LIMIT ${limit}`.pipe(Effect.map((rows) => rows.map(toEvent)))
 
+    /** Like `after`, with the name of each event's actor (for real-time messages). */
+    const afterWithActors = (teamId: string, afterSeq: number, limit: number) =>
+      sql<EventRow & { actor_name: string | null }>`
+        SELECT e.seq, e.type, e.pattern_id, e.version, e.pattern, e.actor_id, e.device_id, e.created_at, u.name AS actor_name
+        FROM sync_events e LEFT JOIN users u ON u.id = e.actor_id
+        WHERE e.team_id = ${teamId} AND e.seq > ${afterSeq}
+        ORDER BY e.seq LIMIT ${limit}`.pipe(
+        Effect.map((rows) => rows.map((r) => ({ event: toEvent(r), actorName: r.actor_name ?? "" })))
+      )
+
     const lastSeq = (teamId: string) =>
       sql<{ last_seq: number }>`SELECT last_seq FROM teams WHERE id = ${teamId}`.pipe(
         Effect.map((rows) => Number(rows[0]?.last_seq ?? 0))
       )
 
-    return { append, after, lastSeq } as const
+    return { append, after, afterWithActors, lastSeq } as const
   })
 }) {}

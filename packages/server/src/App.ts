@@ -7,6 +7,7 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
+import type { Duplex } from "node:stream"
 import { HttpApiBuilder } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Engine } from "@mur/core"
@@ -16,17 +17,24 @@ import { Edge, edge } from "./Edge.js"
 import { AuthenticationLive, AuthLive, HealthLive, MeLive, Readiness } from "./Http.js"
 import { Metrics } from "./Metrics.js"
 import { RateLimiter } from "./RateLimiter.js"
+import { makeRealtime } from "./Realtime.js"
 import { resolved, type ServerOptions } from "./ServerOptions.js"
 import { AuditLive, PatternsLive, SyncLive, TeamLive } from "./TeamHttp.js"
 
 export interface MurHandler {
   /** Node request listener: `http.createServer(handler)` or call it from your own router. */
   readonly handler: (req: IncomingMessage, res: ServerResponse) => void
+  /** Node `upgrade` listener for `/ws/sync`: `server.on("upgrade", upgrade)`. */
+  readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void
+  /** Open WebSockets. */
+  readonly connections: () => number
   readonly metrics: Metrics
   /** Marks the app ready (`/readyz` 200) or not. */
   readonly setReady: (ready: boolean) => void
   /** Starts draining: new requests get 503 `unavailable`. */
   readonly drain: () => void
+  /** Closes every WebSocket with 1001 (going away). */
+  readonly closeSockets: () => Promise<void>
   /** Closes the database and every resource of the app. */
   readonly close: () => Promise<void>
 }
@@ -90,8 +98,12 @@ export const createHandler = async (options: ServerOptions): Promise<MurHandler>
       }).pipe(Effect.withTracerEnabled(options.tracing ?? false))
     )
     readiness.ready.current = true
+    const realtime = makeRealtime(runtime as any, metrics, options.realtime)
     return {
       handler,
+      upgrade: realtime.upgrade,
+      closeSockets: realtime.close,
+      connections: realtime.connections,
       metrics,
       setReady: (ready) => {
         readiness.ready.current = ready
@@ -100,7 +112,10 @@ export const createHandler = async (options: ServerOptions): Promise<MurHandler>
         draining = true
         readiness.ready.current = false
       },
-      close: () => runtime.dispose()
+      close: async () => {
+        await realtime.close()
+        await runtime.dispose()
+      }
     }
   } catch (error) {
     await runtime.dispose().catch(() => undefined)
@@ -124,6 +139,7 @@ export const startServer = async (
 ): Promise<RunningServer> => {
   const app = await createHandler(options)
   const server = createServer({ keepAliveTimeout: 5_000 }, app.handler)
+  server.on("upgrade", app.upgrade)
   const host = options.host ?? "127.0.0.1"
   try {
     await new Promise<void>((resolve, reject) => {
@@ -144,6 +160,7 @@ export const startServer = async (
     (closing ??= (async () => {
       app.drain()
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      await app.closeSockets()
       server.closeIdleConnections()
       const timer = setTimeout(() => server.closeAllConnections(), graceMs)
       await closed

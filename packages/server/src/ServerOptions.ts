@@ -1,4 +1,5 @@
 import type { EngineConfigShape, Storage } from "@mur/core"
+import type { RealtimeOptions } from "./Realtime.js"
 
 /** Everything the HTTP app needs; `apps/mur-server` fills it from env and flags. */
 export interface ServerOptions {
@@ -15,6 +16,8 @@ export interface ServerOptions {
   readonly logFormat?: "json" | "pretty"
   /** Create Effect spans for requests and queries (default false: they cost ~10% of a request). */
   readonly tracing?: boolean
+  /** WebSocket limits (buffer per socket, ping interval, idle timeout). */
+  readonly realtime?: RealtimeOptions
 }
 
 export const resolved = (o: ServerOptions) => ({

@@ -2,6 +2,7 @@ import { Migrator, SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import * as M0001 from "./0001_init.js"
 import * as M0002 from "./0002_pattern_search.js"
+import * as M0003 from "./0003_presence.js"
 
 type Script = { readonly sqlite: string; readonly pg: string }
 
@@ -36,7 +37,8 @@ const script = (s: Script) =>
 /** Every migration, by `<id>_<name>`, in order. */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0001_init": script(M0001),
-  "0002_pattern_search": script(M0002)
+  "0002_pattern_search": script(M0002),
+  "0003_presence": script(M0003)
 }
 
 export const loader = Migrator.fromRecord(migrations)

@@ -1,0 +1,494 @@
+/**
+ * `/ws/sync`: the real-time gateway and this process's fan-out hub.
+ *
+ * Delivery never trusts a notice's payload: on "team T has new events" the hub reads the
+ * committed log once per team (serialising each event's message once), keeps the newest
+ * events in a ring, and every socket pumps itself forward from its own cursor: from the
+ * ring when it can, from the database when it fell behind. A socket therefore gets every
+ * event after its cursor exactly once and in `seq` order, whether replaying a backlog or
+ * live, and a slow socket is closed (4008) instead of buffering without limit.
+ */
+
+import { randomUUID } from "node:crypto"
+import type { IncomingMessage } from "node:http"
+import type { Duplex } from "node:stream"
+import { type ActiveTeam, Auth, ChangeFeed, type Notice, Presence, Sync, SyncLog, TeamRepo, Teams } from "@mur/core"
+import type { SyncEvent, User } from "@mur/domain"
+import { Effect, Either, Fiber, type ManagedRuntime, Schedule, Stream } from "effect"
+import { type WebSocket, WebSocketServer } from "ws"
+import type { Metrics } from "./Metrics.js"
+
+type Services = Auth | Teams | Sync | SyncLog | ChangeFeed | Presence | TeamRepo
+
+export interface RealtimeOptions {
+  /** Close a socket whose unsent data exceeds this (bytes). */
+  readonly maxBufferedBytes?: number
+  /** Server ping interval; a client silent for `idleTimeoutMs` is dropped. */
+  readonly pingIntervalMs?: number
+  readonly idleTimeoutMs?: number
+}
+
+const CHANNELS = new Set(["patterns", "stats", "presence"])
+const RING_SIZE = 2048
+const PAGE = 500
+
+interface Conn {
+  readonly id: string
+  readonly ws: WebSocket
+  readonly user: User
+  readonly active: ActiveTeam
+  readonly deviceId: string
+  channels: Set<string>
+  /** Last seq sent (patterns channel), or -1 before subscribing to it. */
+  cursor: number
+  pumping: boolean
+  lastSeen: number
+  closed: boolean
+}
+
+interface TeamState {
+  readonly conns: Set<Conn>
+  /** Highest seq known to be committed. */
+  head: number
+  /** Recent events as ready-to-send text, by seq (contiguous). */
+  ring: Array<{ seq: number; text: string }>
+  fetching: boolean
+  again: boolean
+}
+
+const eventMessage = (event: SyncEvent, actorName: string): string => {
+  const user = { id: event.actor_id, name: actorName }
+  return event.type === "pattern_deleted"
+    ? JSON.stringify({
+        type: "pattern_deleted",
+        seq: event.seq,
+        pattern_id: event.pattern_id,
+        version: event.version,
+        user
+      })
+    : JSON.stringify({ type: event.type, seq: event.seq, pattern: event.pattern, user })
+}
+
+const httpError = (socket: Duplex, status: number, code: string, message: string) => {
+  const body = JSON.stringify({ error: { code, message } })
+  const reason =
+    status === 401
+      ? "Unauthorized"
+      : status === 404
+        ? "Not Found"
+        : status === 503
+          ? "Service Unavailable"
+          : "Bad Request"
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
+  )
+}
+
+export interface Realtime {
+  /** Node `upgrade` listener: mount on your `http.Server` (`server.on("upgrade", …)`). */
+  readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void
+  readonly connections: () => number
+  /** Closes every socket with 1001 and stops the hub. */
+  readonly close: () => Promise<void>
+}
+
+export const makeRealtime = (
+  runtime: ManagedRuntime.ManagedRuntime<Services, unknown>,
+  metrics: Metrics,
+  options: RealtimeOptions = {}
+): Realtime => {
+  const maxBuffered = options.maxBufferedBytes ?? 1024 * 1024
+  const pingInterval = options.pingIntervalMs ?? 25_000
+  const idleTimeout = options.idleTimeoutMs ?? 60_000
+  const processId = randomUUID()
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 1024 * 1024 })
+  const teams = new Map<string, TeamState>()
+  const conns = new Set<Conn>()
+  const run = <A, E>(effect: Effect.Effect<A, E, Services>) => runtime.runPromise(effect)
+
+  metrics.gauge("mur_websockets_open", () => conns.size)
+
+  const teamState = (teamId: string): TeamState => {
+    let t = teams.get(teamId)
+    if (t === undefined) {
+      t = { conns: new Set(), head: 0, ring: [], fetching: false, again: false }
+      teams.set(teamId, t)
+    }
+    return t
+  }
+
+  const send = (conn: Conn, text: string) => {
+    if (conn.closed) return false
+    if (conn.ws.bufferedAmount > maxBuffered) {
+      closeConn(conn, 4008, `too slow: resume with after=${conn.cursor}`)
+      return false
+    }
+    conn.ws.send(text)
+    return true
+  }
+
+  const closeConn = (conn: Conn, code: number, reason: string) => {
+    if (conn.closed) return
+    conn.closed = true
+    try {
+      conn.ws.close(code, reason.slice(0, 120))
+    } catch {
+      conn.ws.terminate()
+    }
+  }
+
+  /** Sends a socket every event after its cursor, in order, from the ring or the database. */
+  const pump = async (conn: Conn) => {
+    if (conn.pumping || conn.closed || conn.cursor < 0) return
+    conn.pumping = true
+    try {
+      const team = teamState(conn.active.team.id)
+      while (!conn.closed && conn.cursor < team.head) {
+        const first = team.ring[0]
+        if (first !== undefined && conn.cursor + 1 >= first.seq) {
+          const start = conn.cursor + 1 - first.seq
+          if (start >= team.ring.length) break
+          for (let i = start; i < team.ring.length && !conn.closed; i++) {
+            const item = team.ring[i]!
+            if (!send(conn, item.text)) return
+            conn.cursor = item.seq
+            metrics.increment("mur_sync_events_delivered_total")
+          }
+          continue
+        }
+        const page = await run(
+          SyncLog.pipe(Effect.flatMap((log) => log.afterWithActors(conn.active.team.id, conn.cursor, PAGE)))
+        )
+        if (page.length === 0) break
+        for (const { event, actorName } of page) {
+          if (conn.closed || event.seq <= conn.cursor) continue
+          if (!send(conn, eventMessage(event, actorName))) return
+          conn.cursor = event.seq
+          metrics.increment("mur_sync_events_delivered_total")
+        }
+        if (conn.ws.bufferedAmount > maxBuffered / 2) await new Promise((r) => setTimeout(r, 10))
+      }
+    } catch (error) {
+      closeConn(conn, 1011, "internal error")
+      void run(Effect.logError("realtime pump failed", error))
+    } finally {
+      conn.pumping = false
+    }
+    const team = teams.get(conn.active.team.id)
+    if (team && !conn.closed && conn.cursor >= 0 && conn.cursor < team.head) void pump(conn)
+  }
+
+  /** Reads a team's new events once into the ring, then lets every socket catch up. */
+  const refresh = async (teamId: string) => {
+    const team = teams.get(teamId)
+    if (team === undefined) return
+    if (team.fetching) {
+      team.again = true
+      return
+    }
+    team.fetching = true
+    try {
+      do {
+        team.again = false
+        const from = team.ring.length > 0 ? team.ring[team.ring.length - 1]!.seq : team.head
+        const page = await run(SyncLog.pipe(Effect.flatMap((log) => log.afterWithActors(teamId, from, PAGE))))
+        if (page.length > 0 && team.ring.length > 0 && page[0]!.event.seq !== from + 1) team.ring = []
+        for (const { event, actorName } of page) {
+          team.ring.push({ seq: event.seq, text: eventMessage(event, actorName) })
+          if (event.seq > team.head) team.head = event.seq
+        }
+        if (team.ring.length > RING_SIZE) team.ring.splice(0, team.ring.length - RING_SIZE)
+        for (const conn of team.conns) void pump(conn)
+        if (page.length === PAGE) team.again = true
+      } while (team.again)
+    } catch (error) {
+      void run(Effect.logWarning("realtime refresh failed", error))
+    } finally {
+      team.fetching = false
+    }
+  }
+
+  const broadcast = (teamId: string, text: string, filter: (c: Conn) => boolean = () => true) => {
+    const team = teams.get(teamId)
+    if (team === undefined) return
+    for (const conn of team.conns) if (filter(conn)) send(conn, text)
+  }
+
+  const sendPresence = async (teamId: string, only?: Conn) => {
+    const team = teams.get(teamId)
+    if (team === undefined) return
+    const online = await run(Presence.pipe(Effect.flatMap((p) => p.online(teamId))))
+    const text = JSON.stringify({ type: "presence", online })
+    if (only !== undefined) send(only, text)
+    else broadcast(teamId, text, (c) => c.channels.has("presence"))
+  }
+
+  const onNotice = (notice: Notice) => {
+    const team = teams.get(notice.teamId)
+    if (team === undefined) return
+    switch (notice.kind) {
+      case "events":
+        if (notice.seq > team.head) {
+          void refresh(notice.teamId)
+        }
+        return
+      case "presence":
+        void sendPresence(notice.teamId).catch(() => undefined)
+        return
+      case "member":
+        if (notice.joined) {
+          void run(TeamRepo.pipe(Effect.flatMap((r) => r.membership(notice.teamId, notice.userId)))).then((m) => {
+            if (m._tag === "Some")
+              broadcast(
+                notice.teamId,
+                JSON.stringify({ type: "member_joined", user: { id: m.value.id, name: m.value.name } })
+              )
+          })
+        } else {
+          for (const conn of team.conns) {
+            if (conn.user.id === notice.userId) closeConn(conn, 4403, "no longer a member of this team")
+          }
+          broadcast(notice.teamId, JSON.stringify({ type: "member_left", user_id: notice.userId }))
+        }
+        return
+      case "stats":
+        return
+    }
+  }
+
+  const feedFiber = runtime.runFork(
+    ChangeFeed.pipe(
+      Effect.flatMap((feed) => Stream.runForEach(feed.notices, (n) => Effect.sync(() => onNotice(n)))),
+      Effect.retry(Schedule.spaced("1 second")),
+      Effect.forever
+    )
+  )
+
+  // Catches up on anything a lost notice would have hidden, and keeps presence rows fresh.
+  const heartbeat = setInterval(() => {
+    const at = Date.now()
+    for (const conn of conns) {
+      if (at - conn.lastSeen > idleTimeout) {
+        closeConn(conn, 4000, "idle for too long")
+        conn.ws.terminate()
+        continue
+      }
+      try {
+        conn.ws.ping()
+      } catch {
+        // closed meanwhile
+      }
+    }
+    void run(Presence.pipe(Effect.flatMap((p) => p.heartbeat(processId)))).catch(() => undefined)
+    for (const teamId of teams.keys()) {
+      void run(SyncLog.pipe(Effect.flatMap((log) => log.lastSeq(teamId))))
+        .then((seq) => {
+          const team = teams.get(teamId)
+          if (team && seq > team.head) void refresh(teamId)
+        })
+        .catch(() => undefined)
+    }
+  }, pingInterval)
+  heartbeat.unref()
+
+  const ack = (conn: Conn, result: Record<string, unknown>) => send(conn, JSON.stringify({ type: "ack", ...result }))
+  const error = (conn: Conn, code: string, message: string) =>
+    send(conn, JSON.stringify({ type: "error", code, message }))
+
+  const write = async (conn: Conn, event: Record<string, unknown>, clientActionId: unknown) => {
+    const id = typeof clientActionId === "string" && clientActionId.length > 0 ? clientActionId : null
+    const actionId = id ?? `ws:${randomUUID()}`
+    const { results } = await run(
+      Sync.pipe(
+        Effect.flatMap((sync) =>
+          sync.push(conn.user, conn.active, conn.deviceId, [{ ...event, client_action_id: actionId }])
+        )
+      )
+    )
+    const r = results[0]!
+    ack(conn, { ...r, client_action_id: id })
+  }
+
+  const onMessage = async (conn: Conn, data: string) => {
+    conn.lastSeen = Date.now()
+    let msg: any
+    try {
+      msg = JSON.parse(data)
+    } catch {
+      error(conn, "invalid_message", "The message is not valid JSON")
+      return
+    }
+    if (typeof msg !== "object" || msg === null || typeof msg.type !== "string") {
+      error(conn, "invalid_message", "A message is a JSON object with a string `type`")
+      return
+    }
+    switch (msg.type) {
+      case "ping":
+        send(conn, '{"type":"pong"}')
+        return
+      case "subscribe": {
+        const channels = Array.isArray(msg.channels) ? msg.channels : ["patterns"]
+        const bad = channels.filter((c: unknown) => typeof c !== "string" || !CHANNELS.has(c))
+        if (bad.length > 0 || channels.length === 0) {
+          error(conn, "invalid_message", "channels must be a non-empty list of patterns, stats, presence")
+          return
+        }
+        if (msg.after !== undefined && !(Number.isInteger(msg.after) && msg.after >= 0)) {
+          error(conn, "invalid_message", "after must be a whole number (a seq)")
+          return
+        }
+        const team = teamState(conn.active.team.id)
+        const head = await run(SyncLog.pipe(Effect.flatMap((log) => log.lastSeq(conn.active.team.id))))
+        if (head > team.head) team.head = head
+        conn.channels = new Set(channels)
+        send(conn, JSON.stringify({ type: "subscribed", channels, last_seq: team.head }))
+        if (conn.channels.has("patterns")) {
+          if (conn.cursor < 0 || msg.after !== undefined) conn.cursor = msg.after ?? team.head
+          void pump(conn)
+        }
+        if (conn.channels.has("presence")) void sendPresence(conn.active.team.id, conn).catch(() => undefined)
+        return
+      }
+      case "pattern_created":
+      case "pattern_updated": {
+        const p = msg.pattern
+        if (typeof p !== "object" || p === null || Array.isArray(p)) {
+          error(conn, "invalid_message", "pattern must be an object")
+          return
+        }
+        await write(
+          conn,
+          {
+            op: "upsert",
+            ...(typeof p.id === "string" ? { pattern_id: p.id } : {}),
+            ...(typeof p.name === "string" ? { name: p.name } : {}),
+            ...(msg.base_version !== undefined ? { base_version: msg.base_version } : {}),
+            pattern: p
+          },
+          msg.client_action_id
+        )
+        return
+      }
+      case "pattern_deleted":
+        if (typeof msg.pattern_id !== "string") {
+          error(conn, "invalid_message", "pattern_id is required")
+          return
+        }
+        await write(conn, { op: "delete", pattern_id: msg.pattern_id }, msg.client_action_id)
+        return
+      case "stat_recorded":
+        error(conn, "not_supported", "stat_recorded is not available on this server yet")
+        return
+      default:
+        error(conn, "invalid_message", `Unknown message type: ${String(msg.type).slice(0, 64)}`)
+    }
+  }
+
+  const authenticate = async (req: IncomingMessage) => {
+    const url = new URL(req.url ?? "/", "http://localhost")
+    const header = req.headers.authorization
+    const token = url.searchParams.get("token") ?? (header?.startsWith("Bearer ") ? header.slice(7) : "")
+    const named = url.searchParams.get("team") ?? (req.headers["x-team"] as string | undefined) ?? undefined
+    const deviceParam = url.searchParams.get("device_id")
+    return run(
+      Effect.gen(function* () {
+        const auth = yield* Auth
+        const teams = yield* Teams
+        const principal = yield* auth.authenticate(token)
+        const active = yield* teams.resolveActive(principal.user, named)
+        return { user: principal.user, active, deviceId: deviceParam && deviceParam.length <= 128 ? deviceParam : null }
+      }).pipe(Effect.either)
+    )
+  }
+
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (req.url ?? "").split("?")[0]
+    if (path !== "/ws/sync") {
+      httpError(socket, 404, "not_found", "No WebSocket endpoint here; use /ws/sync")
+      return
+    }
+    socket.on("error", () => socket.destroy())
+    authenticate(req).then(
+      (result) => {
+        if (Either.isLeft(result)) {
+          const e = result.left as any
+          if (e._tag === "Unauthorized") return httpError(socket, 401, e.code, e.message)
+          if (e._tag === "NotFound") return httpError(socket, 404, e.code, e.message)
+          if (e._tag === "InvalidRequest") return httpError(socket, 400, e.code, e.message)
+          return httpError(socket, 503, "unavailable", "Try again shortly")
+        }
+        const { user, active, deviceId } = result.right
+        wss.handleUpgrade(req, socket, head, (ws) => accept(ws, user, active, deviceId))
+      },
+      () => httpError(socket, 503, "unavailable", "Try again shortly")
+    )
+  }
+
+  const accept = (ws: WebSocket, user: User, active: ActiveTeam, deviceId: string | null) => {
+    const conn: Conn = {
+      id: randomUUID(),
+      ws,
+      user,
+      active,
+      deviceId: deviceId ?? `ws-${user.id}`,
+      channels: new Set(),
+      cursor: -1,
+      pumping: false,
+      lastSeen: Date.now(),
+      closed: false
+    }
+    conns.add(conn)
+    teamState(active.team.id).conns.add(conn)
+    ws.on("message", (data, isBinary) => {
+      if (isBinary) {
+        error(conn, "invalid_message", "Binary messages are not supported")
+        return
+      }
+      onMessage(conn, data.toString()).catch((e) => {
+        error(conn, "internal_error", "The message could not be handled")
+        void run(Effect.logError("realtime message failed", e))
+      })
+    })
+    ws.on("pong", () => {
+      conn.lastSeen = Date.now()
+    })
+    ws.on("close", () => {
+      conn.closed = true
+      conns.delete(conn)
+      const team = teams.get(active.team.id)
+      team?.conns.delete(conn)
+      if (team && team.conns.size === 0) teams.delete(active.team.id)
+      void run(Presence.pipe(Effect.flatMap((p) => p.leave(conn.id, active.team.id)))).catch(() => undefined)
+    })
+    ws.on("error", () => undefined)
+    void run(
+      Presence.pipe(
+        Effect.flatMap((p) =>
+          p.join({
+            conn_id: conn.id,
+            team_id: active.team.id,
+            user_id: user.id,
+            name: user.name,
+            device_id: deviceId,
+            process_id: processId
+          })
+        )
+      )
+    ).catch(() => undefined)
+  }
+
+  let closing: Promise<void> | undefined
+  const close = () => {
+    closing ??= shutdown()
+    return closing
+  }
+  const shutdown = async () => {
+    clearInterval(heartbeat)
+    for (const conn of conns) closeConn(conn, 1001, "server shutting down")
+    await runtime.runPromise(Fiber.interrupt(feedFiber)).catch(() => undefined)
+    await run(Presence.pipe(Effect.flatMap((p) => p.clear(processId)))).catch(() => undefined)
+    await new Promise<void>((resolve) => wss.close(() => resolve()))
+  }
+
+  return { upgrade, connections: () => conns.size, close }
+}
