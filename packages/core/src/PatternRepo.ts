@@ -160,9 +160,9 @@ export class PatternRepo extends Effect.Service<PatternRepo>()("@mur/core/Patter
         let rank: string | null = null
         if (search !== undefined) {
           if (isPg) {
-            where.push(sql`p.search @@ websearch_to_tsquery('english', ${search})`)
-            from = sql`patterns p, websearch_to_tsquery('english', ${search}) query`
-            rank = "ts_rank(p.search, query) DESC"
+            where.push(sql`p.search @@ q.query`)
+            from = sql`patterns p CROSS JOIN (SELECT websearch_to_tsquery('english', ${search}) || websearch_to_tsquery('simple', ${search}) AS query) q`
+            rank = "ts_rank(p.search, q.query) DESC"
           } else {
             const match = ftsQuery(search)
             if (match === null) return { rows: [] as ReadonlyArray<PatternRow>, total: 0 }

@@ -1,8 +1,9 @@
 /**
  * Full-text search over patterns. SQLite: an FTS5 table over name, description and content,
  * kept in step by triggers. PostgreSQL: the `search` column stemmed with the english
- * configuration throughout (0001 indexed names with 'simple', so "refactoring" in a name
- * did not match a search for "refactor").
+ * configuration (0001 indexed names with 'simple' only, so "refactoring" in a name did not
+ * match a search for "refactor"), plus the name as written ('simple'), so that a search for
+ * an exact name made of stop words ("up-to-date") still finds it.
  */
 export const sqlite = `
 CREATE VIRTUAL TABLE patterns_fts USING fts5(name, description, content, content='patterns', content_rowid='rowid', tokenize='porter unicode61');
@@ -23,6 +24,7 @@ export const pg = `
 DROP INDEX patterns_search;
 ALTER TABLE patterns DROP COLUMN search;
 ALTER TABLE patterns ADD COLUMN search tsvector GENERATED ALWAYS AS (
+  setweight(to_tsvector('simple', name), 'A') ||
   setweight(to_tsvector('english', regexp_replace(name, '[-_]', ' ', 'g')), 'A') ||
   setweight(to_tsvector('english', description), 'B') ||
   setweight(to_tsvector('english', left(content, 262144)), 'C')
