@@ -21,8 +21,10 @@ import type { Metrics } from "./Metrics.js"
 type Services = Auth | Teams | Sync | SyncLog | ChangeFeed | Presence | TeamRepo
 
 export interface RealtimeOptions {
-  /** Close a socket whose unsent data exceeds this (bytes). */
+  /** Unsent data a socket may hold before its stream pauses (bytes; default 1 MB). */
   readonly maxBufferedBytes?: number
+  /** How long a socket may stay over `maxBufferedBytes` before it is closed (4008). */
+  readonly slowConsumerMs?: number
   /** Server ping interval; a client silent for `idleTimeoutMs` is dropped. */
   readonly pingIntervalMs?: number
   readonly idleTimeoutMs?: number
@@ -100,6 +102,7 @@ export const makeRealtime = (
   const maxBuffered = options.maxBufferedBytes ?? 1024 * 1024
   const pingInterval = options.pingIntervalMs ?? 25_000
   const idleTimeout = options.idleTimeoutMs ?? 60_000
+  const slowConsumerMs = options.slowConsumerMs ?? 10_000
   const processId = randomUUID()
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 1024 * 1024 })
   const teams = new Map<string, TeamState>()
@@ -117,14 +120,32 @@ export const makeRealtime = (
     return t
   }
 
+  /** Sends now; a socket whose unsent data is past the hard cap is closed as too slow. */
   const send = (conn: Conn, text: string) => {
     if (conn.closed) return false
-    if (conn.ws.bufferedAmount > maxBuffered) {
+    if (conn.ws.bufferedAmount > maxBuffered * 4) {
       closeConn(conn, 4008, `too slow: resume with after=${conn.cursor}`)
       return false
     }
     conn.ws.send(text)
     return true
+  }
+
+  /**
+   * Waits until a socket's unsent data is under `maxBuffered`; a socket that stays over it
+   * for `slowConsumerMs` is closed (4008) and resumes later from its cursor.
+   */
+  const drained = async (conn: Conn) => {
+    if (conn.ws.bufferedAmount <= maxBuffered) return !conn.closed
+    const deadline = Date.now() + slowConsumerMs
+    while (!conn.closed && conn.ws.bufferedAmount > maxBuffered) {
+      if (Date.now() > deadline) {
+        closeConn(conn, 4008, `too slow: resume with after=${conn.cursor}`)
+        return false
+      }
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    return !conn.closed
   }
 
   const closeConn = (conn: Conn, code: number, reason: string) => {
@@ -144,16 +165,15 @@ export const makeRealtime = (
     try {
       const team = teamState(conn.active.team.id)
       while (!conn.closed && conn.cursor < team.head) {
+        if (!(await drained(conn))) return
+        // No await between finding the next event and sending it: the ring may move meanwhile.
         const first = team.ring[0]
         if (first !== undefined && conn.cursor + 1 >= first.seq) {
-          const start = conn.cursor + 1 - first.seq
-          if (start >= team.ring.length) break
-          for (let i = start; i < team.ring.length && !conn.closed; i++) {
-            const item = team.ring[i]!
-            if (!send(conn, item.text)) return
-            conn.cursor = item.seq
-            metrics.increment("mur_sync_events_delivered_total")
-          }
+          const item = team.ring[conn.cursor + 1 - first.seq]
+          if (item === undefined) break // not fetched yet: the next refresh pumps again
+          if (!send(conn, item.text)) return
+          conn.cursor = item.seq
+          metrics.increment("mur_sync_events_delivered_total")
           continue
         }
         const page = await run(
@@ -162,11 +182,10 @@ export const makeRealtime = (
         if (page.length === 0) break
         for (const { event, actorName } of page) {
           if (conn.closed || event.seq <= conn.cursor) continue
-          if (!send(conn, eventMessage(event, actorName))) return
+          if (!(await drained(conn)) || !send(conn, eventMessage(event, actorName))) return
           conn.cursor = event.seq
           metrics.increment("mur_sync_events_delivered_total")
         }
-        if (conn.ws.bufferedAmount > maxBuffered / 2) await new Promise((r) => setTimeout(r, 10))
       }
     } catch (error) {
       closeConn(conn, 1011, "internal error")
@@ -175,7 +194,14 @@ export const makeRealtime = (
       conn.pumping = false
     }
     const team = teams.get(conn.active.team.id)
-    if (team && !conn.closed && conn.cursor >= 0 && conn.cursor < team.head) void pump(conn)
+    if (
+      team &&
+      !conn.closed &&
+      conn.cursor >= 0 &&
+      conn.cursor < team.head &&
+      team.ring.some((e) => e.seq === conn.cursor + 1)
+    )
+      void pump(conn)
   }
 
   /** Reads a team's new events once into the ring, then lets every socket catch up. */
