@@ -72,7 +72,16 @@ export interface SpawnedServer {
 export const spawnServer = (env: Record<string, string>, args: ReadonlyArray<string> = []): Promise<SpawnedServer> =>
   new Promise((resolve, reject) => {
     const child = spawn(SERVER_BIN, ["serve", "--port", "0", ...args], {
-      env: { ...childEnv(), HOST: "127.0.0.1", BCRYPT_COST: "10", RATE_LIMIT_AUTH: "0", LOG_LEVEL: "error", ...env },
+      env: {
+        ...childEnv(),
+        HOST: "127.0.0.1",
+        BCRYPT_COST: "10",
+        RATE_LIMIT_AUTH: "0",
+        RATE_LIMIT_USER: "0",
+        RATE_LIMIT_TEAM: "0",
+        LOG_LEVEL: "error",
+        ...env
+      },
       stdio: ["ignore", "pipe", "pipe"]
     })
     let out = ""
