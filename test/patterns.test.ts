@@ -92,7 +92,9 @@ describe.each(STORES)("patterns on %s", (store) => {
     ["a tag over 64 chars", { tags: ["t".repeat(65)] }, "tags.0"],
     ["a category over 100 chars", { category: "c".repeat(101) }, "category"],
     ["is_public not a boolean", { is_public: "yes" }, "is_public"],
-    ["description not a string", { description: 5 }, "description"]
+    ["description not a string", { description: 5 }, "description"],
+    ["a NUL character in the description", { description: "a\u0000b" }, "description"],
+    ["a NUL character in the category", { category: "\u0000" }, "category"]
   ])("refuses %s with 400 invalid_request naming the field", async (_label, patch, field) => {
     const body: Record<string, unknown> = { name: name("valid"), content: { a: 1 }, ...patch }
     if ("content" in patch && patch.content === undefined) delete body.content

@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 import { Timestamp } from "./models.js"
 import { LimitParam, PageParam } from "./patterns.js"
+import { Text } from "./text.js"
 
 export const AuditEntry = Schema.Struct({
   id: Schema.String,
@@ -27,7 +28,7 @@ export const DateParam = Schema.String.pipe(
 export const ListAuditParams = Schema.Struct({
   page: Schema.optional(PageParam),
   limit: Schema.optional(LimitParam),
-  action: Schema.optional(Schema.String),
+  action: Schema.optional(Text),
   actor_id: Schema.optional(Schema.UUID),
   from: Schema.optional(DateParam),
   to: Schema.optional(DateParam)

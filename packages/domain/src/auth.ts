@@ -1,12 +1,13 @@
 /** Request and response bodies of the Auth section of the contract. */
 import { Schema } from "effect"
 import { TeamMembership, User } from "./models.js"
+import { TrimmedText } from "./text.js"
 
 const encoder = new TextEncoder()
 const utf8Length = (s: string) => encoder.encode(s).length
 
 /** Trimmed, lower-cased e-mail address. */
-export const Email = Schema.Trim.pipe(
+export const Email = TrimmedText.pipe(
   Schema.compose(Schema.Lowercase),
   Schema.maxLength(254, { message: () => "email must be at most 254 characters" }),
   Schema.pattern(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { message: () => "email must be a valid e-mail address" })
@@ -18,7 +19,7 @@ export const Password = Schema.String.pipe(
   Schema.filter((s) => utf8Length(s) <= 72 || "password must be at most 72 bytes")
 ).annotations({ description: "8 to 72 bytes of UTF-8" })
 
-export const DisplayName = Schema.Trim.pipe(
+export const DisplayName = TrimmedText.pipe(
   Schema.minLength(1, { message: () => "name must not be empty" }),
   Schema.maxLength(100, { message: () => "name must be at most 100 characters" })
 )

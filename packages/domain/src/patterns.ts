@@ -2,6 +2,7 @@
 import { Schema } from "effect"
 import { PatternId, TeamId, UserId } from "./ids.js"
 import { Timestamp } from "./models.js"
+import { Text } from "./text.js"
 
 export const MAX_CONTENT_BYTES = 256 * 1024
 
@@ -24,17 +25,17 @@ export const PatternContent = Schema.Record({ key: Schema.String, value: Schema.
   )
   .annotations({ description: "A JSON object of at most 256 KB serialized" })
 
-export const Tag = Schema.String.pipe(
+export const Tag = Text.pipe(
   Schema.minLength(1, { message: () => "a tag must not be empty" }),
   Schema.maxLength(64, { message: () => "a tag must be at most 64 characters" })
 )
 export const Tags = Schema.Array(Tag).pipe(Schema.maxItems(32, { message: () => "at most 32 tags" }))
 
 export const Category = Schema.NullOr(
-  Schema.String.pipe(Schema.maxLength(100, { message: () => "category must be at most 100 characters" }))
+  Text.pipe(Schema.maxLength(100, { message: () => "category must be at most 100 characters" }))
 )
 
-export const Description = Schema.String.pipe(
+export const Description = Text.pipe(
   Schema.maxLength(10_000, { message: () => "description must be at most 10000 characters" })
 )
 
@@ -86,9 +87,9 @@ export const PatternSort = Schema.Literal("updated", "name", "usage")
 export const ListPatternsParams = Schema.Struct({
   page: Schema.optional(PageParam),
   limit: Schema.optional(LimitParam),
-  category: Schema.optional(Schema.String),
-  tag: Schema.optional(Schema.String),
-  search: Schema.optional(Schema.String.pipe(Schema.maxLength(500))),
+  category: Schema.optional(Text),
+  tag: Schema.optional(Text),
+  search: Schema.optional(Text.pipe(Schema.maxLength(500))),
   sort: Schema.optional(PatternSort),
   scope: Schema.optional(Schema.Literal("team", "public"))
 })

@@ -2,13 +2,14 @@
 import { Schema } from "effect"
 import { Timestamp } from "./models.js"
 import { Pattern, SyncEvent } from "./patterns.js"
+import { Text } from "./text.js"
 
-export const DeviceId = Schema.String.pipe(
+export const DeviceId = Text.pipe(
   Schema.minLength(1, { message: () => "device_id must not be empty" }),
   Schema.maxLength(128, { message: () => "device_id must be at most 128 characters" })
 )
 
-export const ClientActionId = Schema.String.pipe(
+export const ClientActionId = Text.pipe(
   Schema.minLength(1, { message: () => "client_action_id must not be empty" }),
   Schema.maxLength(128, { message: () => "client_action_id must be at most 128 characters" })
 )

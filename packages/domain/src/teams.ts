@@ -3,6 +3,7 @@ import { Schema } from "effect"
 import { Email } from "./auth.js"
 import { UserId } from "./ids.js"
 import { Role, Team, Timestamp } from "./models.js"
+import { Text, TrimmedText } from "./text.js"
 
 export const Member = Schema.Struct({
   id: UserId,
@@ -13,7 +14,7 @@ export const Member = Schema.Struct({
 }).annotations({ identifier: "Member" })
 export type Member = typeof Member.Type
 
-export const TeamName = Schema.Trim.pipe(
+export const TeamName = TrimmedText.pipe(
   Schema.minLength(1, { message: () => "name must not be empty" }),
   Schema.maxLength(100, { message: () => "name must be at most 100 characters" })
 )
@@ -27,7 +28,7 @@ export const InviteRequest = Schema.Struct({ email: Email, role: Schema.optional
 export const InviteResponse = Schema.Struct({ invite_code: Schema.String, expires_at: Timestamp })
 
 export const JoinRequest = Schema.Struct({
-  invite_code: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))
+  invite_code: Text.pipe(Schema.minLength(1), Schema.maxLength(200))
 })
 
 export const RoleRequest = Schema.Struct({ role: Role })
