@@ -1,1 +1,2 @@
 export * from "./HttpClient.js"
+export * from "./SyncClient.js"
