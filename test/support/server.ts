@@ -37,7 +37,6 @@ export const startTestServer = async (
       jwtSecret: Redacted.make(TEST_SECRET),
       bcryptCost: 10,
       allowSignup: true,
-      baseUrl: "http://localhost",
       accessTokenTtlSeconds: 900,
       refreshTokenTtlSeconds: 7 * 24 * 3600,
       ...overrides.engine

@@ -115,7 +115,7 @@ export const readSettings = (env: NodeJS.ProcessEnv, overrides: Overrides = {}):
         jwtSecret: Redacted.make(secret),
         bcryptCost,
         allowSignup,
-        baseUrl: (baseUrlRaw ?? `http://localhost:${port}`).replace(/\/$/, ""),
+        baseUrl: baseUrlRaw?.replace(/\/$/, ""),
         accessTokenTtlSeconds: 15 * 60,
         refreshTokenTtlSeconds: 7 * 24 * 60 * 60
       },

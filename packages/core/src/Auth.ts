@@ -19,6 +19,7 @@ import {
 } from "@mur/domain"
 import { Effect, Option } from "effect"
 import { AccessTokens } from "./AccessTokens.js"
+import { ApiKeys, isApiKey } from "./ApiKeys.js"
 import { AuditLog } from "./AuditLog.js"
 import { EngineConfig } from "./Config.js"
 import { Passwords } from "./Passwords.js"
@@ -47,6 +48,7 @@ export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
     const passwords = yield* Passwords
     const tokens = yield* AccessTokens
     const audit = yield* AuditLog
+    const apiKeys = yield* ApiKeys
 
     const newRefreshToken = () => randomBytes(32).toString("base64url")
 
@@ -192,10 +194,36 @@ export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
         ).pipe(sql.withTransaction)
       })
 
-    /** Resolves `Authorization: Bearer …` to the caller; one indexed lookup per request. */
+    /** Starts a new login for a user already proven some other way (device login). */
+    const issueLogin = (user: User, method: string): Effect.Effect<LoginResponse, SqlError> =>
+      Effect.gen(function* () {
+        const at = now()
+        const { sessionId, refresh } = yield* Effect.gen(function* () {
+          const started = yield* startSession(user.id, at)
+          yield* audit.record({
+            action: "auth.login",
+            actorId: user.id,
+            targetType: "user",
+            targetId: user.id,
+            metadata: { method }
+          })
+          return started
+        }).pipe(sql.withTransaction)
+        const pair = yield* tokenPair(user.id, sessionId, refresh)
+        return { user, ...pair }
+      })
+
+    /**
+     * Resolves `Authorization: Bearer …` to the caller: an API key (`mur_…`), or an access
+     * token checked by signature and then one indexed lookup of its login.
+     */
     const authenticate = (bearer: string): Effect.Effect<Principal, Unauthorized | SqlError> =>
       Effect.gen(function* () {
         if (bearer.length === 0) return yield* unauthorized()
+        if (isApiKey(bearer)) {
+          const { user, keyId } = yield* apiKeys.authenticate(bearer)
+          return { user, sessionId: null, apiKeyId: keyId }
+        }
         const claims = yield* tokens
           .verify(bearer)
           .pipe(
@@ -213,9 +241,10 @@ export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
     const me = (user: User): Effect.Effect<MeResponse, SqlError> =>
       Effect.map(teams.listForUser(user.id), (memberships) => ({ user, teams: memberships }))
 
-    return { register, login, refresh, logout, authenticate, me } as const
+    return { register, login, refresh, logout, authenticate, issueLogin, me } as const
   }),
   dependencies: [
+    ApiKeys.Default,
     UserRepo.Default,
     SessionRepo.Default,
     TeamRepo.Default,

@@ -5,7 +5,8 @@ export interface EngineConfigShape {
   readonly jwtSecret: Redacted.Redacted<string>
   readonly bcryptCost: number
   readonly allowSignup: boolean
-  readonly baseUrl: string
+  /** Public URL of the server; when absent, links are made from the request's Host. */
+  readonly baseUrl?: string | undefined
   readonly accessTokenTtlSeconds: number
   readonly refreshTokenTtlSeconds: number
 }

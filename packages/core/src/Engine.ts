@@ -4,10 +4,12 @@
  */
 import type { SqlClient } from "@effect/sql"
 import { Layer } from "effect"
+import { ApiKeys } from "./ApiKeys.js"
 import { AuditLog } from "./AuditLog.js"
 import { Auth } from "./Auth.js"
 import type { ChangeFeed } from "./ChangeFeed.js"
 import { EngineConfig, type EngineConfigShape } from "./Config.js"
+import { DeviceLogin } from "./DeviceLogin.js"
 import { PatternRepo } from "./PatternRepo.js"
 import { Patterns } from "./Patterns.js"
 import { Presence } from "./Presence.js"
@@ -27,6 +29,8 @@ export type EngineServices =
   | SyncLog
   | Sync
   | Presence
+  | ApiKeys
+  | DeviceLogin
   | SqlClient.SqlClient
   | ChangeFeed
   | Storage.Dialect
@@ -54,7 +58,9 @@ export const Engine = {
       PatternRepo.Default,
       SyncLog.Default,
       Sync.Default,
-      Presence.Default
+      Presence.Default,
+      ApiKeys.Default,
+      DeviceLogin.Default
     )
     return services.pipe(Layer.provideMerge(migrated), Layer.provideMerge(Layer.succeed(EngineConfig, options.config)))
   }

@@ -18,6 +18,16 @@ import {
   VersionConflictError
 } from "./errors.js"
 import type { UserId } from "./ids.js"
+import {
+  CreateKeyRequest,
+  CreateKeyResponse,
+  DeviceApproveRequest,
+  DeviceCodeRequest,
+  DeviceCodeResponse,
+  DeviceTokenRequest,
+  KeyIdParam,
+  KeyList
+} from "./keys.js"
 import type { User } from "./models.js"
 import {
   CreatePatternRequest,
@@ -95,6 +105,26 @@ export class AuthApi extends HttpApiGroup.make("auth")
       .addSuccess(Success)
       .addError(UnauthorizedError)
   ) {}
+
+/** Device login for command-line tools (RFC 8628 shape). */
+export class DeviceApi extends HttpApiGroup.make("device")
+  .add(HttpApiEndpoint.post("code", "/auth/device/code").setPayload(DeviceCodeRequest).addSuccess(DeviceCodeResponse))
+  .add(HttpApiEndpoint.post("token", "/auth/device/token").setPayload(DeviceTokenRequest).addSuccess(LoginResponse)) {}
+
+/** The logged-in side of device login, and API keys. */
+export class KeysApi extends HttpApiGroup.make("keys")
+  .add(
+    HttpApiEndpoint.post("approveDevice", "/api/device/approve").setPayload(DeviceApproveRequest).addSuccess(Success)
+  )
+  .add(
+    HttpApiEndpoint.post("create", "/api/keys")
+      .setPayload(CreateKeyRequest)
+      .addSuccess(CreateKeyResponse, { status: 201 })
+  )
+  .add(HttpApiEndpoint.get("list", "/api/keys").addSuccess(KeyList))
+  .add(HttpApiEndpoint.del("revoke", "/api/keys/:id").setPath(KeyIdParam).addSuccess(Success))
+  .addError(NotFoundError)
+  .middleware(Authentication) {}
 
 export class MeApi extends HttpApiGroup.make("me")
   .add(HttpApiEndpoint.get("me", "/api/me").addSuccess(MeResponse))
@@ -177,7 +207,9 @@ export class AuditApi extends HttpApiGroup.make("audit")
 export class MurApi extends HttpApi.make("mur")
   .add(HealthApi)
   .add(AuthApi)
+  .add(DeviceApi)
   .add(MeApi)
+  .add(KeysApi)
   .add(TeamApi)
   .add(PatternsApi)
   .add(SyncApi)

@@ -15,6 +15,7 @@ import { MurApi } from "@mur/domain"
 import { Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
 import { Edge, edge } from "./Edge.js"
 import { AuthenticationLive, AuthLive, HealthLive, MeLive, Readiness } from "./Http.js"
+import { DeviceLive, KeysLive } from "./KeysHttp.js"
 import { Metrics } from "./Metrics.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { makeRealtime } from "./Realtime.js"
@@ -71,7 +72,7 @@ export const createHandler = async (options: ServerOptions): Promise<MurHandler>
     draining: () => draining
   })
   const apiLayer = HttpApiBuilder.api(MurApi).pipe(
-    Layer.provide([HealthLive, AuthLive, MeLive, TeamLive, PatternsLive, SyncLive, AuditLive]),
+    Layer.provide([HealthLive, AuthLive, DeviceLive, KeysLive, MeLive, TeamLive, PatternsLive, SyncLive, AuditLive]),
     Layer.provide(AuthenticationLive)
   )
   const appLayer = Layer.mergeAll(

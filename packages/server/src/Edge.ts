@@ -10,6 +10,7 @@ import { RequestError } from "@effect/platform/HttpServerError"
 import { RequestInfo } from "@mur/core"
 import { MurApi, RateLimited } from "@mur/domain"
 import { Cause, Context, Effect, Option } from "effect"
+import { devicePage } from "./DevicePage.js"
 import type { Metrics } from "./Metrics.js"
 import { routeLabel } from "./Metrics.js"
 import type { RateLimiter } from "./RateLimiter.js"
@@ -198,6 +199,9 @@ export const edge = <E, R>(app: HttpApp.Default<E, R>) =>
         return HttpServerResponse.text(state.metrics.render(), {
           contentType: "text/plain; version=0.0.4; charset=utf-8"
         })
+      }
+      if (method === "GET" && (url === "/device" || url.startsWith("/device?"))) {
+        return HttpServerResponse.text(devicePage, { contentType: "text/html; charset=utf-8" })
       }
       if (url === "/openapi.json") {
         return HttpServerResponse.text(openApiJson(), { contentType: "application/json" })
