@@ -21,7 +21,7 @@ import {
 import { Effect, Either, Option, ParseResult, Schema } from "effect"
 import { ChangeFeed } from "./ChangeFeed.js"
 import { PatternRepo, toPattern } from "./PatternRepo.js"
-import { type ChangeError, Patterns } from "./Patterns.js"
+import { type Change, type ChangeError, Patterns } from "./Patterns.js"
 import { json, now } from "./rows.js"
 import { SyncLog } from "./SyncLog.js"
 import { TeamRepo } from "./TeamRepo.js"
@@ -35,6 +35,14 @@ const describe = (error: ParseResult.ParseError) => {
   const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
   return issue ? `${issue.path.join(".") || "event"}: ${issue.message}` : "invalid event"
 }
+
+const applied = (clientActionId: string, change: Change): PushResult => ({
+  client_action_id: clientActionId,
+  status: "applied",
+  seq: change.event.seq,
+  pattern_id: change.pattern.id,
+  version: change.pattern.version
+})
 
 const rejected = (clientActionId: string | null, code: string, message: string): PushResult => ({
   client_action_id: clientActionId,
@@ -95,21 +103,10 @@ export class Sync extends Effect.Service<Sync>()("@mur/core/Sync", {
         return Option.none()
       })
 
-    const fromChangeError = (id: string, e: ChangeError): PushResult => {
-      switch (e._tag) {
-        case "VersionConflict":
-          return {
-            client_action_id: id,
-            status: "conflict",
-            error: { code: e.code, message: e.message },
-            current: e.current
-          }
-        case "SqlError":
-          throw e
-        default:
-          return rejected(id, e.code, e.message)
-      }
-    }
+    const fromChangeError = (id: string, e: Exclude<ChangeError, SqlError>): PushResult =>
+      e._tag === "VersionConflict"
+        ? { client_action_id: id, status: "conflict", error: { code: e.code, message: e.message }, current: e.current }
+        : rejected(id, e.code, e.message)
 
     /** Applies one event of a push (inside the push's transaction), or explains why not. */
     const applyOne = (
@@ -139,13 +136,7 @@ export class Sync extends Effect.Service<Sync>()("@mur/core/Sync", {
           if (event.op === "delete") {
             if (Option.isNone(target)) return rejected(id, "not_found", "No such pattern")
             const change = yield* patterns.remove(actor, active, target.value.id, { baseVersion: event.base_version })
-            return {
-              client_action_id: id,
-              status: "applied",
-              seq: change.event.seq,
-              pattern_id: change.pattern.id,
-              version: change.pattern.version
-            }
+            return applied(id, change)
           }
           if (Option.isSome(target)) {
             const input = decodeUpdate({
@@ -155,24 +146,12 @@ export class Sync extends Effect.Service<Sync>()("@mur/core/Sync", {
             })
             if (Either.isLeft(input)) return rejected(id, "invalid_request", describe(input.left))
             const change = yield* patterns.update(actor, active, target.value.id, input.right)
-            return {
-              client_action_id: id,
-              status: "applied",
-              seq: change.event.seq,
-              pattern_id: change.pattern.id,
-              version: change.pattern.version
-            }
+            return applied(id, change)
           }
           const input = decodeCreate({ ...fields, name })
           if (Either.isLeft(input)) return rejected(id, "invalid_request", describe(input.left))
           const change = yield* patterns.create(actor, active, input.right, { id: event.pattern_id })
-          return {
-            client_action_id: id,
-            status: "applied",
-            seq: change.event.seq,
-            pattern_id: change.pattern.id,
-            version: change.pattern.version
-          }
+          return applied(id, change)
         })
 
         // Each event in its own savepoint: a failure undoes that event only.
