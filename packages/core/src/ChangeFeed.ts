@@ -89,11 +89,26 @@ const make = (
           const queue: Array<Notice> = []
           return sql
             .withTransaction(Effect.locally(effect, pending, queue))
-            .pipe(Effect.tap(() => (queue.length === 0 ? Effect.void : send(queue))))
+            .pipe(Effect.tap(() => (queue.length === 0 ? Effect.void : send(coalesce(queue)))))
         }),
       notices
     })
   })
+
+/** One "events" notice per team (its highest seq) says all that several would. */
+const coalesce = (notices: ReadonlyArray<Notice>): ReadonlyArray<Notice> => {
+  const latest = new Map<string, Notice>()
+  const others = new Map<string, Notice>()
+  for (const n of notices) {
+    if (n.kind !== "events") {
+      others.set(encode(n), n)
+      continue
+    }
+    const prev = latest.get(n.teamId)
+    if (prev === undefined || (prev.kind === "events" && prev.seq < n.seq)) latest.set(n.teamId, n)
+  }
+  return [...latest.values(), ...others.values()]
+}
 
 /** In-process feed: SQLite, or an embedded engine that runs alone. */
 export const layerLocal: Layer.Layer<ChangeFeed, never, SqlClient.SqlClient> = Layer.scoped(
