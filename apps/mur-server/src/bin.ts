@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 import { createRequire } from "node:module"
 /**
- * `mur-server`: serve | migrate up | migrate status.
+ * `mur-server`: serve | migrate up | migrate status | jobs list | jobs run NAME.
  * Configuration is the environment (see README); flags override it.
  */
-import { Command, Options } from "@effect/cli"
+import { Args, Command, Options } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
-import { Storage } from "@mur/core"
+import { type ChangeFeed, Jobs, Storage } from "@mur/core"
 import { startServer } from "@mur/server"
 import { Console, Effect, Option } from "effect"
 import { type Overrides, readSettings, SettingsError } from "./settings.js"
@@ -88,7 +88,7 @@ const serve = Command.make("serve", flags, (opts) =>
 
 const withDatabase = <A, E>(
   databaseUrl: Option.Option<string>,
-  run: Effect.Effect<A, E, import("@effect/sql").SqlClient.SqlClient>
+  run: Effect.Effect<A, E, import("@effect/sql").SqlClient.SqlClient | ChangeFeed>
 ) =>
   Effect.suspend(() => {
     const url = Option.getOrUndefined(databaseUrl) ?? process.env.DATABASE_URL ?? "file:./data/mur.db"
@@ -134,9 +134,70 @@ const migrate = Command.make("migrate").pipe(
   Command.withSubcommands([migrateUp, migrateStatus])
 )
 
+/** The job runner over a migrated database (a job writes columns the latest migrations add). */
+const withJobs = <A, E>(databaseUrl: Option.Option<string>, f: (jobs: Jobs) => Effect.Effect<A, E>) =>
+  withDatabase(
+    databaseUrl,
+    Effect.gen(function* () {
+      const pending = (yield* Storage.migrationStatus).filter((m) => m.applied_at === null)
+      if (pending.length > 0) return die("the database has pending migrations; run `mur-server migrate up` first")
+      return yield* Effect.flatMap(Jobs, f).pipe(Effect.provide(Jobs.Default))
+    })
+  )
+
+const jobsRun = Command.make(
+  "run",
+  { databaseUrl: flags.databaseUrl, name: Args.text({ name: "NAME" }).pipe(Args.withDescription("The job to run")) },
+  ({ databaseUrl, name }) =>
+    withJobs(databaseUrl, (jobs) =>
+      jobs.run(name).pipe(
+        Effect.catchTag("UnknownJob", (e) => Effect.sync(() => die(e.message, 2))),
+        Effect.flatMap((outcome) =>
+          Effect.sync(() => {
+            if (outcome.status === "failed") return die(`${outcome.name} failed: ${outcome.error}`)
+            if (outcome.status === "skipped") {
+              process.stdout.write(`${outcome.name}: skipped, another process is running it\n`)
+              process.exitCode = 3
+              return
+            }
+            const ms = Date.parse(outcome.finished_at) - Date.parse(outcome.started_at)
+            process.stdout.write(`${outcome.name}: ok in ${ms} ms ${JSON.stringify(outcome.result)}\n`)
+          })
+        )
+      )
+    )
+).pipe(Command.withDescription("Run a job now (never beside another run of it): exit 0 done, 1 failed, 3 busy"))
+
+const jobsList = Command.make("list", { databaseUrl: flags.databaseUrl }, ({ databaseUrl }) =>
+  withJobs(databaseUrl, (jobs) =>
+    Effect.flatMap(jobs.list, (rows) =>
+      Effect.forEach(
+        rows,
+        (j) =>
+          Console.log(
+            [
+              j.name,
+              `every ${j.every_seconds} s`,
+              j.last_status === null ? "never run" : `${j.last_status} at ${j.last_started_at}`,
+              `runs ${j.runs}`,
+              j.last_error ?? (j.last_result === null ? "" : JSON.stringify(j.last_result)),
+              j.description
+            ].join("\t")
+          ),
+        { discard: true }
+      )
+    )
+  )
+).pipe(Command.withDescription("List the background jobs and their last run"))
+
+const jobsCommand = Command.make("jobs").pipe(
+  Command.withDescription("Background jobs (retention purges)"),
+  Command.withSubcommands([jobsList, jobsRun])
+)
+
 const root = Command.make("mur-server").pipe(
   Command.withDescription("The team server for mur"),
-  Command.withSubcommands([serve, migrate])
+  Command.withSubcommands([serve, migrate, jobsCommand])
 )
 
 const cli = Command.run(root, { name: "mur-server", version })

@@ -10,9 +10,12 @@ import { Auth } from "./Auth.js"
 import type { ChangeFeed } from "./ChangeFeed.js"
 import { EngineConfig, type EngineConfigShape } from "./Config.js"
 import { DeviceLogin } from "./DeviceLogin.js"
+import { Jobs } from "./Jobs.js"
 import { PatternRepo } from "./PatternRepo.js"
 import { Patterns } from "./Patterns.js"
 import { Presence } from "./Presence.js"
+import { Stats } from "./Stats.js"
+import { StatsRepo } from "./StatsRepo.js"
 import * as Storage from "./Storage.js"
 import { Sync } from "./Sync.js"
 import { SyncLog } from "./SyncLog.js"
@@ -31,6 +34,9 @@ export type EngineServices =
   | Presence
   | ApiKeys
   | DeviceLogin
+  | StatsRepo
+  | Stats
+  | Jobs
   | SqlClient.SqlClient
   | ChangeFeed
   | Storage.Dialect
@@ -60,7 +66,10 @@ export const Engine = {
       Sync.Default,
       Presence.Default,
       ApiKeys.Default,
-      DeviceLogin.Default
+      DeviceLogin.Default,
+      StatsRepo.Default,
+      Stats.Default,
+      Jobs.Default
     )
     return services.pipe(Layer.provideMerge(migrated), Layer.provideMerge(Layer.succeed(EngineConfig, options.config)))
   }

@@ -2,7 +2,15 @@
  * The HTTP contract (`spec/API.md`) as an `HttpApi`: the server implements it, the client
  * SDK is derived from it, and the OpenAPI document is generated from it.
  */
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSecurity, OpenApi } from "@effect/platform"
+import {
+  HttpApi,
+  HttpApiEndpoint,
+  HttpApiGroup,
+  HttpApiMiddleware,
+  HttpApiSchema,
+  HttpApiSecurity,
+  OpenApi
+} from "@effect/platform"
 import { Context, Schema } from "effect"
 import { AuditList, ListAuditParams } from "./audit.js"
 import { LoginRequest, LoginResponse, MeResponse, RefreshRequest, RegisterRequest, Success, TokenPair } from "./auth.js"
@@ -40,6 +48,16 @@ import {
   UpdatePatternRequest,
   UseResponse
 } from "./patterns.js"
+import {
+  ExportParams,
+  LeaderboardParams,
+  LeaderboardResponse,
+  MyStatsResponse,
+  RecordStatsRequest,
+  RecordStatsResponse,
+  StatsRangeParams,
+  TeamStatsResponse
+} from "./stats.js"
 import { PullParams, PullResponse, PushRequest, PushResponse, SnapshotResponse, SyncStatus } from "./sync.js"
 import {
   CreateTeamRequest,
@@ -204,6 +222,32 @@ export class AuditApi extends HttpApiGroup.make("audit")
   .addError(ForbiddenError)
   .middleware(Authentication) {}
 
+/**
+ * Usage stats. Records belong to the caller and their active team (none when they are in
+ * no team); `me` is the caller's own, across teams unless `X-Team` names one.
+ */
+export class StatsApi extends HttpApiGroup.make("stats")
+  .add(
+    HttpApiEndpoint.post("record", "/api/stats")
+      .setPayload(RecordStatsRequest)
+      .addSuccess(RecordStatsResponse, { status: 202 })
+  )
+  .add(HttpApiEndpoint.get("me", "/api/stats/me").setUrlParams(StatsRangeParams).addSuccess(MyStatsResponse))
+  .add(HttpApiEndpoint.get("team", "/api/stats/team").setUrlParams(StatsRangeParams).addSuccess(TeamStatsResponse))
+  .add(
+    HttpApiEndpoint.get("leaderboard", "/api/stats/leaderboard")
+      .setUrlParams(LeaderboardParams)
+      .addSuccess(LeaderboardResponse)
+  )
+  .add(
+    HttpApiEndpoint.get("export", "/api/stats/export")
+      .setUrlParams(ExportParams)
+      .addSuccess(HttpApiSchema.Text({ contentType: "text/csv" }))
+  )
+  .addError(NotFoundError)
+  .addError(ForbiddenError)
+  .middleware(Authentication) {}
+
 export class MurApi extends HttpApi.make("mur")
   .add(HealthApi)
   .add(AuthApi)
@@ -214,6 +258,7 @@ export class MurApi extends HttpApi.make("mur")
   .add(PatternsApi)
   .add(SyncApi)
   .add(AuditApi)
+  .add(StatsApi)
   .addError(InvalidRequestError)
   .addError(PayloadTooLargeError)
   .addError(UnavailableError)

@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net"
 import type { Duplex } from "node:stream"
 import { HttpApiBuilder } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Engine } from "@mur/core"
+import { Engine, Jobs } from "@mur/core"
 import { MurApi } from "@mur/domain"
 import { Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
 import { Edge, edge } from "./Edge.js"
@@ -20,6 +20,7 @@ import { Metrics } from "./Metrics.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { makeRealtime } from "./Realtime.js"
 import { resolved, type ServerOptions } from "./ServerOptions.js"
+import { StatsLive } from "./StatsHttp.js"
 import { AuditLive, PatternsLive, SyncLive, TeamLive } from "./TeamHttp.js"
 
 export interface MurHandler {
@@ -72,14 +73,31 @@ export const createHandler = async (options: ServerOptions): Promise<MurHandler>
     draining: () => draining
   })
   const apiLayer = HttpApiBuilder.api(MurApi).pipe(
-    Layer.provide([HealthLive, AuthLive, DeviceLive, KeysLive, MeLive, TeamLive, PatternsLive, SyncLive, AuditLive]),
+    Layer.provide([
+      HealthLive,
+      AuthLive,
+      DeviceLive,
+      KeysLive,
+      MeLive,
+      TeamLive,
+      PatternsLive,
+      SyncLive,
+      AuditLive,
+      StatsLive
+    ]),
     Layer.provide(AuthenticationLive)
   )
+  // Background jobs run in the runtime's scope: disposing it interrupts a run (which rolls back).
+  const jobsLayer =
+    options.jobs?.enabled === false
+      ? Layer.empty
+      : Layer.scopedDiscard(Effect.forkScoped(Effect.flatMap(Jobs, (jobs) => jobs.schedule(options.jobs?.tickMs))))
   const appLayer = Layer.mergeAll(
     apiLayer,
     HttpApiBuilder.Router.Live,
     HttpApiBuilder.Middleware.layer,
-    NodeHttpServer.layerContext
+    NodeHttpServer.layerContext,
+    jobsLayer
   ).pipe(
     Layer.provideMerge(Layer.mergeAll(edgeLayer, Readiness.Default)),
     Layer.provideMerge(Engine.layer({ database: options.database, config: options.engine, migrate: options.migrate })),

@@ -12,13 +12,24 @@
 import { randomUUID } from "node:crypto"
 import type { IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
-import { type ActiveTeam, Auth, ChangeFeed, type Notice, Presence, Sync, SyncLog, TeamRepo, Teams } from "@mur/core"
-import type { SyncEvent, User } from "@mur/domain"
-import { Effect, Either, Fiber, type ManagedRuntime, Schedule, Stream } from "effect"
+import {
+  type ActiveTeam,
+  Auth,
+  ChangeFeed,
+  type Notice,
+  Presence,
+  Stats,
+  Sync,
+  SyncLog,
+  TeamRepo,
+  Teams
+} from "@mur/core"
+import { StatRecord, type SyncEvent, type User } from "@mur/domain"
+import { Effect, Either, Fiber, type ManagedRuntime, ParseResult, Schedule, Schema, Stream } from "effect"
 import { type WebSocket, WebSocketServer } from "ws"
 import type { Metrics } from "./Metrics.js"
 
-type Services = Auth | Teams | Sync | SyncLog | ChangeFeed | Presence | TeamRepo
+type Services = Auth | Teams | Sync | SyncLog | ChangeFeed | Presence | TeamRepo | Stats
 
 export interface RealtimeOptions {
   /** Unsent data a socket may hold before its stream pauses (bytes; default 1 MB). */
@@ -33,6 +44,10 @@ export interface RealtimeOptions {
 const CHANNELS = new Set(["patterns", "stats", "presence"])
 const RING_SIZE = 2048
 const PAGE = 500
+/** `stats_updated` goes out at most once per team per this many ms (per process). */
+const STATS_INTERVAL_MS = 1000
+
+const decodeStat = Schema.decodeUnknownEither(StatRecord)
 
 interface Conn {
   readonly id: string
@@ -56,6 +71,9 @@ interface TeamState {
   ring: Array<{ seq: number; text: string }>
   fetching: boolean
   again: boolean
+  /** The pending `stats_updated` send, and when the last one went out. */
+  statsTimer: ReturnType<typeof setTimeout> | null
+  statsSentAt: number
 }
 
 const eventMessage = (event: SyncEvent, actorName: string): string => {
@@ -86,6 +104,14 @@ const httpError = (socket: Duplex, status: number, code: string, message: string
   )
 }
 
+/**
+ * Kept outside `upgrade` so that the listener's closure does not hold the upgrade request
+ * (URL with the token, headers, buffered bytes) for the socket's whole life.
+ */
+const destroyOnError = (socket: Duplex) => {
+  socket.on("error", () => socket.destroy())
+}
+
 export interface Realtime {
   /** Node `upgrade` listener: mount on your `http.Server` (`server.on("upgrade", …)`). */
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void
@@ -114,7 +140,7 @@ export const makeRealtime = (
   const teamState = (teamId: string): TeamState => {
     let t = teams.get(teamId)
     if (t === undefined) {
-      t = { conns: new Set(), head: 0, ring: [], fetching: false, again: false }
+      t = { conns: new Set(), head: 0, ring: [], fetching: false, again: false, statsTimer: null, statsSentAt: 0 }
       teams.set(teamId, t)
     }
     return t
@@ -249,6 +275,27 @@ export const makeRealtime = (
     else broadcast(teamId, text, (c) => c.channels.has("presence"))
   }
 
+  /**
+   * Coalesces a team's stats notices into at most one `stats_updated` per second: the
+   * summary is read when the message goes out, so it covers every ingest before it.
+   */
+  const scheduleStats = (teamId: string) => {
+    const team = teams.get(teamId)
+    if (team === undefined || team.statsTimer !== null) return
+    if (![...team.conns].some((c) => c.channels.has("stats"))) return
+    const wait = Math.max(0, team.statsSentAt + STATS_INTERVAL_MS - Date.now())
+    team.statsTimer = setTimeout(() => {
+      team.statsTimer = null
+      if (teams.get(teamId) !== team) return
+      team.statsSentAt = Date.now()
+      run(Stats.pipe(Effect.flatMap((stats) => stats.today(teamId)))).then(
+        (summary) =>
+          broadcast(teamId, JSON.stringify({ type: "stats_updated", summary }), (c) => c.channels.has("stats")),
+        (e) => run(Effect.logWarning("stats_updated failed", e)).catch(() => undefined)
+      )
+    }, wait)
+  }
+
   const onNotice = (notice: Notice) => {
     const team = teams.get(notice.teamId)
     if (team === undefined) return
@@ -259,7 +306,13 @@ export const makeRealtime = (
         }
         return
       case "presence":
-        void sendPresence(notice.teamId).catch(() => undefined)
+        // Only teams with a presence subscriber here pay for reading the list.
+        for (const conn of team.conns) {
+          if (conn.channels.has("presence")) {
+            void sendPresence(notice.teamId).catch(() => undefined)
+            break
+          }
+        }
         return
       case "member":
         if (notice.joined) {
@@ -278,6 +331,7 @@ export const makeRealtime = (
         }
         return
       case "stats":
+        scheduleStats(notice.teamId)
         return
     }
   }
@@ -402,9 +456,30 @@ export const makeRealtime = (
         }
         await write(conn, { op: "delete", pattern_id: msg.pattern_id }, msg.client_action_id)
         return
-      case "stat_recorded":
-        error(conn, "not_supported", "stat_recorded is not available on this server yet")
+      case "stat_recorded": {
+        const decoded = decodeStat(msg.stat)
+        const id = typeof msg.client_action_id === "string" ? msg.client_action_id : null
+        if (Either.isLeft(decoded)) {
+          const issue = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)[0]
+          const where = issue ? ["stat", ...issue.path].join(".") : "stat"
+          send(
+            conn,
+            JSON.stringify({
+              type: "error",
+              code: "invalid_request",
+              message: `${where}: ${issue?.message ?? "must be a stat record"}`,
+              client_action_id: id
+            })
+          )
+          return
+        }
+        const result = await run(
+          Stats.pipe(Effect.flatMap((stats) => stats.record(conn.user, conn.active.team.id, [decoded.right])))
+        )
+        metrics.increment("mur_stats_ingested_total", result.accepted)
+        ack(conn, { client_action_id: id, status: result.accepted === 1 ? "applied" : "duplicate" })
         return
+      }
       default:
         error(conn, "invalid_message", `Unknown message type: ${String(msg.type).slice(0, 64)}`)
     }
@@ -433,7 +508,7 @@ export const makeRealtime = (
       httpError(socket, 404, "not_found", "No WebSocket endpoint here; use /ws/sync")
       return
     }
-    socket.on("error", () => socket.destroy())
+    destroyOnError(socket)
     authenticate(req).then(
       (result) => {
         if (Either.isLeft(result)) {
@@ -483,7 +558,10 @@ export const makeRealtime = (
       conns.delete(conn)
       const team = teams.get(active.team.id)
       team?.conns.delete(conn)
-      if (team && team.conns.size === 0) teams.delete(active.team.id)
+      if (team && team.conns.size === 0) {
+        if (team.statsTimer !== null) clearTimeout(team.statsTimer)
+        teams.delete(active.team.id)
+      }
       void run(Presence.pipe(Effect.flatMap((p) => p.leave(conn.id, active.team.id)))).catch(() => undefined)
     })
     ws.on("error", () => undefined)
@@ -510,6 +588,7 @@ export const makeRealtime = (
   }
   const shutdown = async () => {
     clearInterval(heartbeat)
+    for (const team of teams.values()) if (team.statsTimer !== null) clearTimeout(team.statsTimer)
     for (const conn of conns) closeConn(conn, 1001, "server shutting down")
     await runtime.runPromise(Fiber.interrupt(feedFiber)).catch(() => undefined)
     await run(Presence.pipe(Effect.flatMap((p) => p.clear(processId)))).catch(() => undefined)

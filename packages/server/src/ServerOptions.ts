@@ -18,6 +18,8 @@ export interface ServerOptions {
   readonly tracing?: boolean
   /** WebSocket limits (buffer per socket, ping interval, idle timeout). */
   readonly realtime?: RealtimeOptions
+  /** Background jobs (retention purges): on by default, checked every `tickMs` (60 000). */
+  readonly jobs?: { readonly enabled?: boolean; readonly tickMs?: number }
 }
 
 export const resolved = (o: ServerOptions) => ({

@@ -6,7 +6,7 @@ import { Effect } from "effect"
 import { Edge } from "./Edge.js"
 
 /** The active team of a request (`X-Team` or the only team), with the per-team rate limit. */
-const makeActiveTeam = Effect.gen(function* () {
+export const makeActiveTeam = Effect.gen(function* () {
   const teams = yield* Teams
   const edge = yield* Edge
   return (request: HttpServerRequest.HttpServerRequest) =>
@@ -29,7 +29,7 @@ const makeActiveTeam = Effect.gen(function* () {
 
 const actorOf = Effect.map(CurrentUser, ({ user }) => ({ user, deviceId: null }))
 
-const dieOnSql = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+export const dieOnSql = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.catchIf(effect, (e: any) => e?._tag === "SqlError", Effect.die) as Effect.Effect<
     A,
     Exclude<E, { readonly _tag: "SqlError" }>,

@@ -3,6 +3,7 @@ import { Effect } from "effect"
 import * as M0001 from "./0001_init.js"
 import * as M0002 from "./0002_pattern_search.js"
 import * as M0003 from "./0003_presence.js"
+import * as M0004 from "./0004_stats_jobs.js"
 
 type Script = { readonly sqlite: string; readonly pg: string }
 
@@ -38,7 +39,8 @@ const script = (s: Script) =>
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0001_init": script(M0001),
   "0002_pattern_search": script(M0002),
-  "0003_presence": script(M0003)
+  "0003_presence": script(M0003),
+  "0004_stats_jobs": script(M0004)
 }
 
 export const loader = Migrator.fromRecord(migrations)

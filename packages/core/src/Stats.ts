@@ -1,0 +1,325 @@
+/**
+ * Usage stats: ingestion (idempotent by the client's record id), totals served from the
+ * daily rollups, the team leaderboard, the raw export, and the retention purge.
+ *
+ * Money is counted in whole micro-dollars (integers) from the moment a record arrives, so
+ * a sum of any number of records is exact; it becomes dollars only in the answer.
+ */
+import type { SqlError } from "@effect/sql/SqlError"
+import {
+  type DayStats,
+  type ExportScope,
+  Forbidden,
+  InvalidRequest,
+  type LeaderboardEntry,
+  type LeaderboardMetric,
+  type MemberStats,
+  PlanLimits,
+  type RecordStatsResponse,
+  type StatRecord,
+  type StatsSummary,
+  type TeamStatsResponse,
+  type TodayStats,
+  type ToolStats,
+  type User,
+  type UserId
+} from "@mur/domain"
+import { Chunk, Effect, Option, Stream } from "effect"
+import { ChangeFeed } from "./ChangeFeed.js"
+import { newId, now } from "./rows.js"
+import {
+  type DailyRow,
+  type ExportRow,
+  NO_TEAM,
+  type StatRow,
+  StatsRepo,
+  type StatsScope,
+  type Sums
+} from "./StatsRepo.js"
+import { TeamRepo } from "./TeamRepo.js"
+import type { ActiveTeam } from "./Teams.js"
+
+/** A range of UTC days, both included. */
+export interface StatsRange {
+  readonly from: string
+  readonly to: string
+}
+
+const DAY_MS = 86_400_000
+/** Rows per page of the export: one index range scan each, a bounded amount of memory. */
+export const EXPORT_PAGE_ROWS = 1000
+
+const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10)
+const addDays = (day: string, days: number) => dayOf(Date.parse(`${day}T00:00:00.000Z`) + days * DAY_MS)
+const startOf = (day: string) => `${day}T00:00:00.000Z`
+
+/** Micro-dollars to dollars: exact integers in, the nearest double (shortest decimal) out. */
+export const dollars = (micros: number): number => micros / 1_000_000
+/** Dollars to whole micro-dollars. */
+export const micros = (usd: number): number => Math.round(usd * 1_000_000)
+
+/**
+ * The range a query covers: `to` defaults to today (UTC), `from` to 29 days before `to`,
+ * so the default is the last 30 days.
+ */
+export const resolveRange = (
+  params: { readonly from?: string | undefined; readonly to?: string | undefined },
+  today: string = dayOf(Date.now())
+): Effect.Effect<StatsRange, InvalidRequest> => {
+  const to = params.to ?? today
+  const from = params.from ?? addDays(to, -29)
+  return from > to
+    ? Effect.fail(
+        InvalidRequest.invalid(`Invalid request: from (${from}) is after to (${to})`, [
+          { path: "from", message: `must not be after to (${to})` }
+        ])
+      )
+    : Effect.succeed({ from, to })
+}
+
+const zero: Sums = { runs: 0, duration_ms: 0, tokens: 0, cost_micros: 0 }
+const add = (a: Sums, b: Sums): Sums => ({
+  runs: a.runs + b.runs,
+  duration_ms: a.duration_ms + b.duration_ms,
+  tokens: a.tokens + b.tokens,
+  cost_micros: a.cost_micros + b.cost_micros
+})
+const wire = (s: Sums) => ({
+  runs: s.runs,
+  duration_ms: s.duration_ms,
+  tokens: s.tokens,
+  cost_usd: dollars(s.cost_micros)
+})
+
+/** Totals, by tool (most runs first, then by name) and by day (oldest first) from rollup sums. */
+const summarize = (rows: ReadonlyArray<{ readonly day: string; readonly tool: string } & Sums>) => {
+  let total = zero
+  const tools = new Map<string, Sums>()
+  const days = new Map<string, Sums>()
+  for (const r of rows) {
+    total = add(total, r)
+    tools.set(r.tool, add(tools.get(r.tool) ?? zero, r))
+    days.set(r.day, add(days.get(r.day) ?? zero, r))
+  }
+  const by_tool: Array<ToolStats> = [...tools]
+    .sort(([ta, a], [tb, b]) => b.runs - a.runs || (ta < tb ? -1 : ta > tb ? 1 : 0))
+    .map(([tool, s]) => ({ tool, ...wire(s) }))
+  const by_day: Array<DayStats> = [...days]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([date, s]) => ({ date, runs: s.runs, tokens: s.tokens, cost_usd: dollars(s.cost_micros) }))
+  return { total, by_tool, by_day }
+}
+
+const byNameThenId = (a: { name: string; id: string }, b: { name: string; id: string }) =>
+  a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0
+
+/** Standard competition ranking over values sorted high to low: ties share a rank (1, 2, 2, 4). */
+export const rank = <A extends { readonly value: number }>(sorted: ReadonlyArray<A>): Array<A & { rank: number }> => {
+  const out: Array<A & { rank: number }> = []
+  sorted.forEach((item, i) => {
+    const prev = out[i - 1]
+    out.push({ ...item, rank: prev !== undefined && prev.value === item.value ? prev.rank : i + 1 })
+  })
+  return out
+}
+
+export class Stats extends Effect.Service<Stats>()("@mur/core/Stats", {
+  effect: Effect.gen(function* () {
+    const repo = yield* StatsRepo
+    const teams = yield* TeamRepo
+    const feed = yield* ChangeFeed
+
+    /**
+     * Stores a batch for a user (in a team, or in none) and adds it to the rollups, in one
+     * transaction. A record whose id is already stored (earlier, in this batch, or by a
+     * concurrent request on any process) is a duplicate and changes nothing.
+     */
+    const record = (
+      user: User,
+      teamId: string | null,
+      inputs: ReadonlyArray<StatRecord>
+    ): Effect.Effect<RecordStatsResponse, SqlError> =>
+      Effect.gen(function* () {
+        const at = now()
+        const byId = new Map<string, StatRow>()
+        for (const s of inputs) {
+          const id = (s.id ?? newId()).toLowerCase()
+          if (byId.has(id)) continue
+          byId.set(id, {
+            id,
+            team_id: teamId,
+            user_id: user.id,
+            tool: s.tool,
+            action: s.action,
+            duration_ms: s.duration_ms ?? 0,
+            tokens_used: s.tokens_used ?? 0,
+            cost_micros: micros(s.cost_usd ?? 0),
+            prompt_hash: s.prompt_hash ?? null,
+            pattern_id: s.pattern_id?.toLowerCase() ?? null,
+            metadata: s.metadata == null ? null : JSON.stringify(s.metadata),
+            created_at: s.created_at === undefined ? at : new Date(s.created_at).toISOString()
+          })
+        }
+        // Sorted keys: concurrent batches sharing records or rollup rows lock them in one order.
+        const rows = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : 1))
+        const accepted = yield* feed.transaction(
+          Effect.gen(function* () {
+            const inserted = yield* repo.insertNew(rows)
+            const daily = new Map<string, DailyRow>()
+            for (const r of rows) {
+              if (!inserted.has(r.id)) continue
+              const day = r.created_at.slice(0, 10)
+              const key = `${day}\u0000${r.tool}`
+              const prev = daily.get(key)
+              daily.set(key, {
+                team_id: teamId ?? NO_TEAM,
+                user_id: user.id,
+                day,
+                tool: r.tool,
+                runs: (prev?.runs ?? 0) + 1,
+                duration_ms: (prev?.duration_ms ?? 0) + r.duration_ms,
+                tokens: (prev?.tokens ?? 0) + r.tokens_used,
+                cost_micros: (prev?.cost_micros ?? 0) + r.cost_micros
+              })
+            }
+            const keys = [...daily.keys()].sort()
+            yield* repo.addDaily(keys.map((k) => daily.get(k)!))
+            if (inserted.size > 0 && teamId !== null) yield* feed.publish({ kind: "stats", teamId })
+            return inserted.size
+          })
+        )
+        return { accepted, duplicates: inputs.length - accepted }
+      })
+
+    const summary = (scope: StatsScope, range: StatsRange): Effect.Effect<StatsSummary, SqlError> =>
+      Effect.map(repo.byDayAndTool(scope, range.from, range.to), (rows) => {
+        const { total, by_tool, by_day } = summarize(rows)
+        return { ...wire(total), by_tool, by_day }
+      })
+
+    /** The caller's own stats: in one team, or (teamId null) everywhere. */
+    const mine = (user: User, teamId: string | null, range: StatsRange) =>
+      summary(teamId === null ? { userId: user.id } : { userId: user.id, teamId }, range)
+
+    /**
+     * A team's stats (admins only): totals, and one row per current member (zeros included)
+     * and per former member with stats in the range, so the rows add up to the totals.
+     */
+    const team = (active: ActiveTeam, range: StatsRange): Effect.Effect<TeamStatsResponse, Forbidden | SqlError> =>
+      Effect.gen(function* () {
+        if (active.role !== "admin") {
+          return yield* new Forbidden({ code: "forbidden", message: "Only a team admin may see the team's stats" })
+        }
+        const teamId = active.team.id
+        const stats = yield* summary({ teamId }, range)
+        const sums = yield* repo.byUser(teamId, range.from, range.to)
+        const current = yield* teams.members(teamId)
+        const rows = new Map<string, { id: string; name: string; email: string; sums: Sums }>()
+        for (const m of current) rows.set(m.id, { id: m.id, name: m.name, email: m.email, sums: zero })
+        for (const s of sums) rows.set(s.user_id, { id: s.user_id, name: s.name, email: s.email, sums: s })
+        const members: Array<MemberStats> = [...rows.values()]
+          .sort((a, b) => b.sums.runs - a.sums.runs || byNameThenId(a, b))
+          .map((r) => ({ user_id: r.id as UserId, name: r.name, email: r.email, ...wire(r.sums) }))
+        return { stats, members }
+      })
+
+    /** The team's current members ranked by a metric over the range; ties share a rank. */
+    const leaderboard = (
+      active: ActiveTeam,
+      range: StatsRange,
+      metric: LeaderboardMetric
+    ): Effect.Effect<ReadonlyArray<LeaderboardEntry>, SqlError> =>
+      Effect.gen(function* () {
+        const teamId = active.team.id
+        const current = yield* teams.members(teamId)
+        // Integers throughout (micro-dollars for cost), so ties are exact.
+        const values = new Map<string, number>()
+        if (metric === "patterns") {
+          const rows = yield* repo.authoredByUser(teamId, startOf(range.from), startOf(addDays(range.to, 1)))
+          for (const r of rows) values.set(r.user_id, r.n)
+        } else {
+          const rows = yield* repo.byUser(teamId, range.from, range.to)
+          const pick = (s: Sums) => (metric === "runs" ? s.runs : metric === "tokens" ? s.tokens : s.cost_micros)
+          for (const r of rows) values.set(r.user_id, pick(r))
+        }
+        const sorted = current
+          .map((m) => ({ id: m.id, name: m.name, value: values.get(m.id) ?? 0 }))
+          .sort((a, b) => b.value - a.value || byNameThenId(a, b))
+        return rank(sorted).map((r) => ({
+          rank: r.rank,
+          user_id: r.id,
+          name: r.name,
+          value: metric === "cost_usd" ? dollars(r.value) : r.value
+        }))
+      })
+
+    /** A team's totals for today (UTC): the body of `stats_updated`. */
+    const today = (teamId: string): Effect.Effect<TodayStats, SqlError> => {
+      const date = dayOf(Date.now())
+      return Effect.map(summary({ teamId }, { from: date, to: date }), (s) => ({
+        date,
+        runs: s.runs,
+        duration_ms: s.duration_ms,
+        tokens: s.tokens,
+        cost_usd: s.cost_usd,
+        by_tool: s.by_tool
+      }))
+    }
+
+    /**
+     * The raw records of a range, streamed page by page (keyset pagination): memory stays
+     * bounded by one page however many rows there are. `team` scope is for admins.
+     */
+    const exportRows = (
+      user: User,
+      scope: ExportScope,
+      active: ActiveTeam | null,
+      range: StatsRange
+    ): Effect.Effect<Stream.Stream<ExportRow, SqlError>, Forbidden> => {
+      if (scope === "team" && active?.role !== "admin") {
+        return Effect.fail(
+          new Forbidden({ code: "forbidden", message: "Only a team admin may export the team's stats" })
+        )
+      }
+      const where: StatsScope =
+        scope === "team"
+          ? { teamId: active!.team.id }
+          : active === null
+            ? { userId: user.id }
+            : { userId: user.id, teamId: active.team.id }
+      const fromTs = startOf(range.from)
+      const toTs = startOf(addDays(range.to, 1))
+      return Effect.succeed(
+        Stream.paginateChunkEffect(null as { readonly created_at: string; readonly id: string } | null, (after) =>
+          Effect.map(repo.exportPage(where, fromTs, toTs, after, EXPORT_PAGE_ROWS), (rows) => {
+            const last = rows[rows.length - 1]
+            return [
+              Chunk.unsafeFromArray(rows as Array<ExportRow>),
+              last === undefined || rows.length < EXPORT_PAGE_ROWS
+                ? Option.none()
+                : Option.some({ created_at: last.created_at, id: last.id })
+            ] as const
+          })
+        )
+      )
+    }
+
+    /**
+     * Deletes raw records older than their team's plan retention (records made outside any
+     * team keep the free plan's). The rollups are not touched, so totals stay whole.
+     */
+    const purgeRaw = (at: number = Date.now()) =>
+      Effect.gen(function* () {
+        const cutoff = (days: number) => new Date(at - days * DAY_MS).toISOString()
+        const deleted: Record<string, number> = {}
+        for (const plan of ["free", "team", "enterprise"] as const) {
+          deleted[plan] = yield* repo.purgePlan(plan, cutoff(PlanLimits[plan].retentionDays))
+        }
+        deleted.no_team = yield* repo.purgeTeamless(cutoff(PlanLimits.free.retentionDays))
+        return { deleted: Object.values(deleted).reduce((a, b) => a + b, 0), by_plan: deleted }
+      })
+
+    return { record, mine, team, leaderboard, today, exportRows, purgeRaw } as const
+  }),
+  dependencies: [StatsRepo.Default, TeamRepo.Default]
+}) {}

@@ -1,0 +1,167 @@
+/**
+ * The stats tables: raw usage records (`stats`) and their daily rollups (`stats_daily`, one
+ * row per team, user, UTC day and tool). Rollups are updated in the same transaction as the
+ * raw rows they count, and are what every total is read from.
+ */
+import { SqlClient } from "@effect/sql"
+import type { Plan } from "@mur/domain"
+import { Effect } from "effect"
+
+/** A raw record as stored: cost in whole micro-dollars, metadata as JSON text. */
+export interface StatRow {
+  readonly id: string
+  readonly team_id: string | null
+  readonly user_id: string
+  readonly tool: string
+  readonly action: string
+  readonly duration_ms: number
+  readonly tokens_used: number
+  readonly cost_micros: number
+  readonly prompt_hash: string | null
+  readonly pattern_id: string | null
+  readonly metadata: string | null
+  readonly created_at: string
+}
+
+/** One rollup increment (or a sum of rollup rows). */
+export interface DailyRow {
+  readonly team_id: string
+  readonly user_id: string
+  readonly day: string
+  readonly tool: string
+  readonly runs: number
+  readonly duration_ms: number
+  readonly tokens: number
+  readonly cost_micros: number
+}
+
+export interface Sums {
+  readonly runs: number
+  readonly duration_ms: number
+  readonly tokens: number
+  readonly cost_micros: number
+}
+
+/** A raw record with its author's e-mail, for the export. */
+export interface ExportRow extends StatRow {
+  readonly user_email: string
+}
+
+/** Whose rows a query reads: a user's, a team's, or a user's within a team. */
+export interface StatsScope {
+  readonly userId?: string
+  readonly teamId?: string
+}
+
+/** `stats_daily.team_id` of records made outside any team (the column is part of the key). */
+export const NO_TEAM = ""
+
+const SUMS =
+  "sum(runs) AS runs, sum(duration_ms) AS duration_ms, sum(tokens) AS tokens, sum(cost_micros) AS cost_micros"
+
+/** Sums come back as text (PostgreSQL `numeric`) or numbers (SQLite); both exact below 2^53. */
+const toSums = <R extends Sums>(r: R): R => ({
+  ...r,
+  runs: Number(r.runs ?? 0),
+  duration_ms: Number(r.duration_ms ?? 0),
+  tokens: Number(r.tokens ?? 0),
+  cost_micros: Number(r.cost_micros ?? 0)
+})
+
+export class StatsRepo extends Effect.Service<StatsRepo>()("@mur/core/StatsRepo", {
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+
+    /** Rows changed by a statement, in either store. */
+    const affected = (statement: { readonly raw: Effect.Effect<unknown, any> }) =>
+      Effect.map(statement.raw, (r: any) => Number(r?.rowCount ?? r?.changes ?? 0))
+
+    /** Inserts raw records, skipping ids already stored; returns the ids it inserted. */
+    const insertNew = (rows: ReadonlyArray<StatRow>) =>
+      rows.length === 0
+        ? Effect.succeed(new Set<string>())
+        : sql<{
+            id: string
+          }>`INSERT INTO stats ${sql.insert(rows as any)} ON CONFLICT (id) DO NOTHING RETURNING id`.pipe(
+            Effect.map((inserted) => new Set(inserted.map((r) => r.id)))
+          )
+
+    /** Adds increments to the rollups (one row per key; callers sort keys to lock in one order). */
+    const addDaily = (rows: ReadonlyArray<DailyRow>) =>
+      rows.length === 0
+        ? Effect.void
+        : sql`
+            INSERT INTO stats_daily ${sql.insert(rows as any)}
+            ON CONFLICT (team_id, user_id, day, tool) DO UPDATE SET
+              runs = stats_daily.runs + excluded.runs,
+              duration_ms = stats_daily.duration_ms + excluded.duration_ms,
+              tokens = stats_daily.tokens + excluded.tokens,
+              cost_micros = stats_daily.cost_micros + excluded.cost_micros`.pipe(Effect.asVoid)
+
+    const dailyWhere = (scope: StatsScope, from: string, to: string) => {
+      const where = [sql`day >= ${from}`, sql`day <= ${to}`]
+      if (scope.teamId !== undefined) where.push(sql`team_id = ${scope.teamId}`)
+      if (scope.userId !== undefined) where.push(sql`user_id = ${scope.userId}`)
+      return sql.and(where)
+    }
+
+    /** Rollup sums by day and tool over a range of days (both included). */
+    const byDayAndTool = (scope: StatsScope, from: string, to: string) =>
+      sql<{ day: string; tool: string } & Sums>`
+        SELECT day, tool, ${sql.literal(SUMS)} FROM stats_daily
+        WHERE ${dailyWhere(scope, from, to)}
+        GROUP BY day, tool`.pipe(Effect.map((rows) => rows.map(toSums)))
+
+    /** Rollup sums of a team by user, with each user's name and e-mail. */
+    const byUser = (teamId: string, from: string, to: string) =>
+      sql<{ user_id: string; name: string; email: string } & Sums>`
+        SELECT d.user_id, u.name, u.email, ${sql.literal(SUMS.replace(/sum\((\w+)\)/g, "sum(d.$1)"))}
+        FROM stats_daily d JOIN users u ON u.id = d.user_id
+        WHERE d.team_id = ${teamId} AND d.day >= ${from} AND d.day <= ${to}
+        GROUP BY d.user_id, u.name, u.email`.pipe(Effect.map((rows) => rows.map(toSums)))
+
+    /** Live patterns of a team created in `[fromTs, toTs)`, by author. */
+    const authoredByUser = (teamId: string, fromTs: string, toTs: string) =>
+      sql<{ user_id: string; n: number }>`
+        SELECT author_id AS user_id, count(*) AS n FROM patterns
+        WHERE team_id = ${teamId} AND deleted_at IS NULL AND author_id IS NOT NULL
+          AND created_at >= ${fromTs} AND created_at < ${toTs}
+        GROUP BY author_id`.pipe(Effect.map((rows) => rows.map((r) => ({ user_id: r.user_id, n: Number(r.n) }))))
+
+    /**
+     * One page of raw records in `[fromTs, toTs)` after the cursor, in `(created_at, id)`
+     * order: keyset pagination, so each page is one index range scan however deep it is.
+     */
+    const exportPage = (
+      scope: StatsScope,
+      fromTs: string,
+      toTs: string,
+      after: { readonly created_at: string; readonly id: string } | null,
+      limit: number
+    ) => {
+      const where = [sql`s.created_at >= ${fromTs}`, sql`s.created_at < ${toTs}`]
+      if (scope.teamId !== undefined) where.push(sql`s.team_id = ${scope.teamId}`)
+      if (scope.userId !== undefined) where.push(sql`s.user_id = ${scope.userId}`)
+      if (after !== null) where.push(sql`(s.created_at, s.id) > (${after.created_at}, ${after.id})`)
+      return sql<ExportRow>`
+        SELECT s.id, s.team_id, s.user_id, u.email AS user_email, s.tool, s.action, s.duration_ms, s.tokens_used,
+          s.cost_micros, s.prompt_hash, s.pattern_id, s.metadata, s.created_at
+        FROM stats s JOIN users u ON u.id = s.user_id
+        WHERE ${sql.and(where)}
+        ORDER BY s.created_at, s.id
+        LIMIT ${limit}`
+    }
+
+    /** Deletes the raw records of a plan's teams made before `cutoff`; rollups stay. */
+    const purgePlan = (plan: Plan, cutoff: string) =>
+      affected(
+        sql`DELETE FROM stats WHERE team_id IN (SELECT id FROM teams WHERE plan = ${plan}) AND created_at < ${cutoff}`
+      )
+
+    /** Deletes raw records made outside any team before `cutoff`. */
+    const purgeTeamless = (cutoff: string) =>
+      affected(sql`DELETE FROM stats WHERE team_id IS NULL AND created_at < ${cutoff}`)
+
+    return { insertNew, addDaily, byDayAndTool, byUser, authoredByUser, exportPage, purgePlan, purgeTeamless } as const
+  })
+}) {}

@@ -1,0 +1,30 @@
+/** RFC 4180 parser (quoted fields may hold commas, quotes and line breaks). */
+export const parseCsv = (text: string): string[][] => {
+  const rows: string[][] = []
+  let row: string[] = []
+  let field = ""
+  let quoted = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"'
+        i++
+      } else if (c === '"') quoted = false
+      else field += c
+    } else if (c === '"') quoted = true
+    else if (c === ",") {
+      row.push(field)
+      field = ""
+    } else if (c === "\r" && text[i + 1] === "\n") {
+      row.push(field)
+      rows.push(row)
+      row = []
+      field = ""
+      i++
+    } else field += c
+  }
+  if (field !== "" || row.length > 0)
+    throw new Error(`the CSV does not end with CRLF: ${JSON.stringify(text.slice(-50))}`)
+  return rows
+}
