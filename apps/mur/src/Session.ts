@@ -164,13 +164,27 @@ export const openSession = (options: SessionOptions) =>
         : Effect.void
     )
 
+    /** One call; a 429 is waited out (its Retry-After, at most a minute) and tried again, up to 3 times. */
+    const once = <A, E>(f: (client: MurClient) => Effect.Effect<A, E>, retries = 3): Effect.Effect<A, E | CliError> =>
+      timed(Effect.suspend(() => f(client))).pipe(
+        Effect.catchIf(
+          (e): e is E | CliError => retries > 0 && hasTag(e, "ResponseError") && (e as any).response?.status === 429,
+          (e) => {
+            const header = Number((e as any).response?.headers?.["retry-after"])
+            const seconds = Number.isFinite(header) && header > 0 ? Math.min(header, 60) : 5
+            cli.out.note(`the server asks to slow down: trying again in ${seconds} s`)
+            return Effect.sleep(Duration.seconds(seconds)).pipe(Effect.zipRight(once(f, retries - 1)))
+          }
+        )
+      )
+
     const raw = <A, E>(f: (client: MurClient) => Effect.Effect<A, E>): Effect.Effect<A, E | CliError> =>
       ensureFresh.pipe(
-        Effect.zipRight(timed(Effect.suspend(() => f(client)))),
+        Effect.zipRight(once(f)),
         Effect.catchIf(
           (e): e is E =>
             hasTag(e, "Unauthorized") && e.code !== "invalid_credentials" && credentials?.kind === "tokens",
-          () => refresh.pipe(Effect.zipRight(timed(Effect.suspend(() => f(client)))))
+          () => refresh.pipe(Effect.zipRight(once(f)))
         )
       )
 
