@@ -1,20 +1,217 @@
 #!/usr/bin/env node
-import { createRequire } from "node:module"
 /**
- * `mur`: the command-line client. The server-backed commands (login, sync, team, stats)
- * are being built (spec/CLI.md); this shell answers --help and --version.
+ * `mur`: the command-line client of mur-server (spec/CLI.md). This file only wires the
+ * commands; each one lives in `commands/`, on top of the modules beside this file.
  */
-import { Command } from "@effect/cli"
-import { NodeContext } from "@effect/platform-node"
-import { Effect } from "effect"
+import { createRequire } from "node:module"
+import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { Cause, Effect, Exit, Option } from "effect"
+import { hoistGlobalFlags } from "./Argv.js"
+import { Cli } from "./Cli.js"
+import { login, logout, whoami } from "./commands/auth.js"
+import { configServer, configSet, configShow } from "./commands/config.js"
+import { stats, statsFlush, statsRecord } from "./commands/stats.js"
+import { sync } from "./commands/sync.js"
+import { teamCreate, teamInvite, teamJoin, teamLeave, teamMembers } from "./commands/team.js"
+import { CliError } from "./errors.js"
+import { murHome } from "./MurHome.js"
+import { colorEnabled, makeOutput, stripAnsi } from "./Output.js"
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string }
 
-const root = Command.make("mur").pipe(Command.withDescription("mur: share AI coding patterns with your team"))
+const optionalText = (name: string, description: string) =>
+  Options.text(name).pipe(Options.optional, Options.withDescription(description))
+const flag = (name: string, description: string) => Options.boolean(name).pipe(Options.withDescription(description))
+const from = optionalText("from", "First day (YYYY-MM-DD, UTC), included")
+const to = optionalText("to", "Last day (YYYY-MM-DD, UTC), included")
 
-Command.run(root, { name: "mur", version })(process.argv)
-  .pipe(Effect.provide(NodeContext.layer), Effect.runPromise)
-  .then(
-    () => process.exit(0),
-    () => process.exit(2)
-  )
+// config
+const configServerCommand = Command.make(
+  "server",
+  {
+    url: Args.text({ name: "url" }).pipe(
+      Args.withDescription("The server, like https://mur.example.com"),
+      Args.optional
+    ),
+    clear: flag("clear", "Forget the server")
+  },
+  configServer
+).pipe(Command.withDescription("Set (or with --clear forget) the mur-server URL"))
+const configSetCommand = Command.make(
+  "set",
+  { key: Args.text({ name: "key" }), value: Args.text({ name: "value" }) },
+  configSet
+).pipe(Command.withDescription("Set a key of config.yaml, like server.mode server"))
+const configShowCommand = Command.make("show", {}, () => configShow).pipe(Command.withDescription("Print config.yaml"))
+const configCommand = Command.make("config").pipe(
+  Command.withDescription("The configuration in $MUR_HOME/config.yaml"),
+  Command.withSubcommands([configServerCommand, configSetCommand, configShowCommand])
+)
+
+// login, logout, whoami
+const loginCommand = Command.make(
+  "login",
+  {
+    email: optionalText("email", "E-mail address (asked when missing)"),
+    password: optionalText("password", "Password (asked, not echoed, when missing)"),
+    device: flag("device", "Log in by approving a code in a browser, on any device"),
+    apiKey: optionalText("api-key", "Log in with an API key (mur_…), for CI and scripts")
+  },
+  login
+).pipe(Command.withDescription("Log in to the server"))
+const logoutCommand = Command.make("logout", {}, () => logout).pipe(Command.withDescription("Log out"))
+const whoamiCommand = Command.make("whoami", {}, () => whoami).pipe(
+  Command.withDescription("Show who is logged in, and their teams")
+)
+
+// sync
+const syncCommand = Command.make(
+  "sync",
+  {
+    dryRun: flag("dry-run", "Show what would be pushed, pulled and deleted; change nothing"),
+    forceGit: flag("force-git", "Use the older git-based sharing path"),
+    forceServer: flag("force-server", "Use the server even when server.mode says otherwise")
+  },
+  sync
+).pipe(Command.withDescription("Share patterns marked team_shared: true with the team, and pull the team's"))
+
+// team
+const teamCommand = Command.make("team").pipe(
+  Command.withDescription("Teams on the server"),
+  Command.withSubcommands([
+    Command.make("create", { name: Args.text({ name: "name" }) }, teamCreate).pipe(
+      Command.withDescription("Create a team (you become its admin)")
+    ),
+    Command.make(
+      "invite",
+      {
+        email: Args.text({ name: "email" }),
+        role: Options.choice("role", ["admin", "member"]).pipe(
+          Options.optional,
+          Options.withDescription("The role to join with (member by default)")
+        )
+      },
+      teamInvite
+    ).pipe(Command.withDescription("Invite someone by e-mail; prints the invite code")),
+    Command.make("join", { code: Args.text({ name: "code" }) }, teamJoin).pipe(
+      Command.withDescription("Join a team with an invite code")
+    ),
+    Command.make("members", {}, () => teamMembers).pipe(Command.withDescription("List the team's members")),
+    Command.make("stats", { from, to }, (a) =>
+      stats({ ...a, team: true, export: Option.none(), output: Option.none() })
+    ).pipe(Command.withDescription("The team's usage (admins)")),
+    Command.make("leave", {}, () => teamLeave).pipe(Command.withDescription("Leave the team"))
+  ])
+)
+
+// stats
+const statsCommand = Command.make(
+  "stats",
+  {
+    team: flag("team", "The team's usage instead of yours (admins)"),
+    from,
+    to,
+    export: Options.choice("export", ["csv"]).pipe(
+      Options.optional,
+      Options.withDescription("Export the raw records (CSV)")
+    ),
+    output: optionalText("output", "With --export: the file to write (stdout otherwise)")
+  },
+  stats
+).pipe(
+  Command.withDescription("Usage statistics"),
+  Command.withSubcommands([
+    Command.make(
+      "record",
+      {
+        tool: Options.text("tool").pipe(Options.withDescription("The tool that ran, like claude-code")),
+        action: Options.text("action").pipe(Options.withDescription("What it did, like run")),
+        durationMs: Options.integer("duration-ms").pipe(Options.optional, Options.withDescription("How long, in ms")),
+        tokens: Options.integer("tokens").pipe(Options.optional, Options.withDescription("Tokens used")),
+        costUsd: Options.float("cost-usd").pipe(Options.optional, Options.withDescription("Cost in US dollars"))
+      },
+      statsRecord
+    ).pipe(Command.withDescription("Queue a usage record, and deliver the queue when the server answers")),
+    Command.make("flush", {}, () => statsFlush).pipe(Command.withDescription("Deliver the queued usage records now"))
+  ])
+)
+
+const root = Command.make("mur", {
+  json: flag("json", "Print one JSON document on stdout (any command)"),
+  team: optionalText("team", "The team (slug or id) when you are in several (any command)")
+}).pipe(
+  Command.withDescription("mur: share AI coding patterns with your team"),
+  Command.withSubcommands([
+    configCommand,
+    loginCommand,
+    logoutCommand,
+    whoamiCommand,
+    syncCommand,
+    teamCommand,
+    statsCommand
+  ])
+)
+
+const flags = hoistGlobalFlags(process.argv)
+const out = makeOutput({ json: flags.json })
+
+/** Help and parse errors of @effect/cli come with ANSI styles: dropped when colour is off. */
+const plainWhenNoColor = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.consoleWith((console) => {
+    const stdoutColor = colorEnabled(process.stdout)
+    const stderrColor = colorEnabled(process.stderr)
+    if (stdoutColor && stderrColor) return effect
+    const plain = (on: boolean) => (args: ReadonlyArray<unknown>) =>
+      on ? args : args.map((a) => (typeof a === "string" ? stripAnsi(a) : a))
+    return effect.pipe(
+      Effect.withConsole({
+        ...console,
+        log: (...args: ReadonlyArray<unknown>) => console.log(...plain(stdoutColor)(args)),
+        error: (...args: ReadonlyArray<unknown>) => console.error(...plain(stderrColor)(args)),
+        unsafe: {
+          ...console.unsafe,
+          log: (...args: ReadonlyArray<unknown>) => console.unsafe.log(...plain(stdoutColor)(args)),
+          error: (...args: ReadonlyArray<unknown>) => console.unsafe.error(...plain(stderrColor)(args))
+        }
+      })
+    )
+  })
+
+const program = Command.run(root, { name: "mur", version })(flags.argv).pipe(
+  Effect.provideService(Cli, { home: murHome(), json: flags.json, team: flags.team, out }),
+  plainWhenNoColor,
+  Effect.provide(NodeContext.layer)
+)
+
+/** Exits once stdout and stderr have taken everything written (pipes may be asynchronous). */
+const exit = (code: number) => {
+  let pending = 2
+  const done = () => {
+    if (--pending === 0) process.exit(code)
+  }
+  process.stdout.write("", done)
+  process.stderr.write("", done)
+}
+
+Effect.runPromiseExit(program).then((result) => {
+  if (Exit.isSuccess(result)) return exit(0)
+  const failure = Cause.failureOption(result.cause)
+  const error = Option.getOrUndefined(failure)
+  const jsonError = (code: string, message: string) => {
+    if (flags.json) process.stdout.write(`${JSON.stringify({ error: { code, message } }, null, 2)}\n`)
+  }
+  if (error instanceof CliError) {
+    out.error(error.message)
+    if (!error.documented) jsonError(error.code, error.message)
+    return exit(error.exitCode)
+  }
+  if (ValidationError.isValidationError(error)) {
+    // @effect/cli has printed the problem already.
+    jsonError("usage", stripAnsi(HelpDoc.toAnsiText(error.error)).trim())
+    return exit(2)
+  }
+  out.error(`internal error: ${Cause.pretty(result.cause)}`)
+  jsonError("internal_error", "internal error")
+  exit(1)
+})
