@@ -23,7 +23,7 @@ export interface Output {
 }
 
 export interface Progress {
-  readonly update: (done: number, total?: number) => void
+  readonly update: (done?: number, total?: number) => void
   readonly done: () => void
 }
 
@@ -96,7 +96,8 @@ export const makeOutput = (options: OutputOptions): Output => {
       return {
         update: (done, total) => {
           if (!live) return
-          stderr.write(`\r\u001b[2K${label} ${total === undefined ? done : `${done}/${total}`}`)
+          const count = done === undefined ? "" : total === undefined ? ` ${done}` : ` ${done}/${total}`
+          stderr.write(`\r\u001b[2K${label}${count}`)
           progressShown = true
         },
         done: () => {

@@ -76,7 +76,7 @@ export const stats = (args: StatsArgs) =>
 
     if (Option.isSome(args.export)) {
       const progress = out.progress("exporting usage records…")
-      progress.update(0)
+      progress.update()
       const csv = yield* session.call((c) =>
         c.stats.export({ urlParams: { ...range, format: "csv", scope: args.team ? "team" : "me" } })
       )
