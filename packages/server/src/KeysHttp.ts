@@ -3,13 +3,7 @@ import { HttpApiBuilder } from "@effect/platform"
 import { ApiKeys, DeviceLogin, EngineConfig } from "@mur/core"
 import { CurrentUser, MurApi } from "@mur/domain"
 import { Effect } from "effect"
-
-const dieOnSql = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.catchIf(effect, (e: any) => e?._tag === "SqlError", Effect.die) as Effect.Effect<
-    A,
-    Exclude<E, { readonly _tag: "SqlError" }>,
-    R
-  >
+import { dieOnSql } from "./HandlerSupport.js"
 
 export const DeviceLive = HttpApiBuilder.group(MurApi, "device", (handlers) =>
   Effect.gen(function* () {

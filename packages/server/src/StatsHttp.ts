@@ -5,7 +5,7 @@ import { CurrentUser, EXPORT_COLUMNS, MurApi } from "@mur/domain"
 import { Chunk, Effect, Stream } from "effect"
 import { csvRow, formatMicros } from "./Csv.js"
 import { Edge } from "./Edge.js"
-import { dieOnSql, makeActiveTeam } from "./TeamHttp.js"
+import { dieOnSql, makeActiveTeam } from "./HandlerSupport.js"
 
 const encoder = new TextEncoder()
 

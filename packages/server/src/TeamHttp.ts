@@ -1,52 +1,14 @@
 /** Handlers of the team, pattern and audit routes: resolve the active team, call one service. */
-import { HttpApiBuilder, type HttpServerRequest } from "@effect/platform"
-import { type ActiveTeam, AuditLog, Patterns, Sync, Teams } from "@mur/core"
-import { CurrentUser, MurApi, RateLimited } from "@mur/domain"
+import { HttpApiBuilder } from "@effect/platform"
+import { AuditLog, Patterns, Sync, Teams } from "@mur/core"
+import { CurrentUser, MurApi } from "@mur/domain"
 import { Effect } from "effect"
-import { Edge } from "./Edge.js"
-
-/** The active team of a request (`X-Team` or the only team), with the per-team rate limit. */
-export const makeActiveTeam = Effect.gen(function* () {
-  const teams = yield* Teams
-  const edge = yield* Edge
-  return (request: HttpServerRequest.HttpServerRequest) =>
-    Effect.flatMap(CurrentUser, ({ user }) => teams.resolveActive(user, request.headers["x-team"])).pipe(
-      Effect.tap((active) => {
-        const decision = edge.limiter.hit(`team:${active.team.id}`, edge.rateLimits.team)
-        return decision.allowed
-          ? Effect.void
-          : Effect.die(
-              new RateLimited({
-                code: "rate_limited",
-                message: "Too many requests for this team",
-                retry_after: decision.retryAfter
-              })
-            )
-      }),
-      Effect.catchTag("SqlError", Effect.die)
-    )
-})
-
-const actorOf = Effect.map(CurrentUser, ({ user }) => ({ user, deviceId: null }))
-
-export const dieOnSql = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.catchIf(effect, (e: any) => e?._tag === "SqlError", Effect.die) as Effect.Effect<
-    A,
-    Exclude<E, { readonly _tag: "SqlError" }>,
-    R
-  >
+import { actorOf, dieOnSql, makeActiveTeam, makeWithTeam } from "./HandlerSupport.js"
 
 export const TeamLive = HttpApiBuilder.group(MurApi, "team", (handlers) =>
   Effect.gen(function* () {
     const teams = yield* Teams
-    const activeTeam = yield* makeActiveTeam
-    const withTeam = <A, E, R>(
-      request: HttpServerRequest.HttpServerRequest,
-      f: (active: ActiveTeam, user: CurrentUser["Type"]["user"]) => Effect.Effect<A, E, R>
-    ) =>
-      Effect.flatMap(activeTeam(request), (active) =>
-        Effect.flatMap(CurrentUser, ({ user }) => dieOnSql(f(active, user)))
-      )
+    const withTeam = yield* makeWithTeam
     return handlers
       .handle("create", ({ payload }) =>
         Effect.flatMap(CurrentUser, ({ user }) => dieOnSql(teams.create(user, payload.name))).pipe(
@@ -144,14 +106,7 @@ export const AuditLive = HttpApiBuilder.group(MurApi, "audit", (handlers) =>
 export const SyncLive = HttpApiBuilder.group(MurApi, "sync", (handlers) =>
   Effect.gen(function* () {
     const sync = yield* Sync
-    const activeTeam = yield* makeActiveTeam
-    const withTeam = <A, E, R>(
-      request: HttpServerRequest.HttpServerRequest,
-      f: (active: ActiveTeam, user: CurrentUser["Type"]["user"]) => Effect.Effect<A, E, R>
-    ) =>
-      Effect.flatMap(activeTeam(request), (active) =>
-        Effect.flatMap(CurrentUser, ({ user }) => dieOnSql(f(active, user)))
-      )
+    const withTeam = yield* makeWithTeam
     return handlers
       .handle("push", ({ request, payload }) =>
         withTeam(request, (active, user) => sync.push(user, active, payload.device_id, payload.events))
