@@ -211,9 +211,11 @@ export class Stats extends Effect.Service<Stats>()("@mur/core/Stats", {
           return yield* new Forbidden({ code: "forbidden", message: "Only a team admin may see the team's stats" })
         }
         const teamId = active.team.id
-        const stats = yield* summary({ teamId }, range)
-        const sums = yield* repo.byUser(teamId, range.from, range.to)
-        const current = yield* teams.members(teamId)
+        // Three independent reads: on PostgreSQL they go out at once, on separate connections.
+        const [stats, sums, current] = yield* Effect.all(
+          [summary({ teamId }, range), repo.byUser(teamId, range.from, range.to), teams.members(teamId)],
+          { concurrency: "unbounded" }
+        )
         const rows = new Map<string, { id: string; name: string; email: string; sums: Sums }>()
         for (const m of current) rows.set(m.id, { id: m.id, name: m.name, email: m.email, sums: zero })
         for (const s of sums) rows.set(s.user_id, { id: s.user_id, name: s.name, email: s.email, sums: s })
@@ -231,17 +233,20 @@ export class Stats extends Effect.Service<Stats>()("@mur/core/Stats", {
     ): Effect.Effect<ReadonlyArray<LeaderboardEntry>, SqlError> =>
       Effect.gen(function* () {
         const teamId = active.team.id
-        const current = yield* teams.members(teamId)
         // Integers throughout (micro-dollars for cost), so ties are exact.
-        const values = new Map<string, number>()
-        if (metric === "patterns") {
-          const rows = yield* repo.authoredByUser(teamId, startOf(range.from), startOf(addDays(range.to, 1)))
-          for (const r of rows) values.set(r.user_id, r.n)
-        } else {
-          const rows = yield* repo.byUser(teamId, range.from, range.to)
-          const pick = (s: Sums) => (metric === "runs" ? s.runs : metric === "tokens" ? s.tokens : s.cost_micros)
-          for (const r of rows) values.set(r.user_id, pick(r))
-        }
+        const pick = (s: Sums) => (metric === "runs" ? s.runs : metric === "tokens" ? s.tokens : s.cost_micros)
+        const [current, rows] = yield* Effect.all(
+          [
+            teams.members(teamId),
+            metric === "patterns"
+              ? repo.authoredByUser(teamId, startOf(range.from), startOf(addDays(range.to, 1)))
+              : Effect.map(repo.byUser(teamId, range.from, range.to), (sums) =>
+                  sums.map((s) => ({ user_id: s.user_id, n: pick(s) }))
+                )
+          ],
+          { concurrency: "unbounded" }
+        )
+        const values = new Map(rows.map((r) => [r.user_id, r.n]))
         const sorted = current
           .map((m) => ({ id: m.id, name: m.name, value: values.get(m.id) ?? 0 }))
           .sort((a, b) => b.value - a.value || byNameThenId(a, b))
