@@ -95,7 +95,7 @@ describe("jobs on two server processes sharing one PostgreSQL database", () => {
     await db?.drop()
   })
 
-  it("both schedule the purge at start: it runs once, and removes the stale rows", async () => {
+  it("both schedule the purge at start: it runs once (the advisory lock), and removes the stale rows", async () => {
     const env = { DATABASE_URL: db.url, JWT_SECRET: TEST_SECRET }
     const migrated = await runServerCommand(["migrate", "up"], env)
     expect(migrated.code, migrated.stderr).toBe(0)
@@ -116,27 +116,48 @@ describe("jobs on two server processes sharing one PostgreSQL database", () => {
        FROM generate_series(1, 5010) AS i`,
       [team, user]
     )
+    // One stale row is slow to delete: the first process's purge holds its lock for 4 s, so
+    // the other one's first tick comes while it runs, not after.
+    await execDb(
+      db.url,
+      "INSERT INTO stats (id, team_id, user_id, tool, action, created_at) VALUES ($1, $2, $3, 'slow', 'run', $4)",
+      [randomUUID(), team, user, at(-10)]
+    )
+    await execDb(
+      db.url,
+      "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF old.tool = 'slow' THEN PERFORM pg_sleep(4); END IF; RETURN old; END $$"
+    )
+    await execDb(db.url, "CREATE TRIGGER slow BEFORE DELETE ON stats FOR EACH ROW EXECUTE FUNCTION slow()")
+    // Each job last ran two hours ago (its row exists, as on any database past its first hour):
+    // both processes find every job due.
+    for (const name of ["purge-stats", "purge-refresh-tokens", "purge-invites", "purge-device-codes"]) {
+      await execDb(
+        db.url,
+        "INSERT INTO jobs (name, last_started_at, last_finished_at, last_status, runs) VALUES ($1, $2, $2, 'ok', 1)",
+        [name, at(-2 / 24)]
+      )
+    }
     servers = await Promise.all([spawnServer(env), spawnServer(env)])
-    const deadline = Date.now() + 20_000
+    const deadline = Date.now() + 30_000
     for (;;) {
-      const rows = await queryDb<{ last_status: string }>(db.url, "SELECT last_status FROM jobs")
-      if (rows.length === 4 && rows.every((r) => r.last_status === "ok")) break
+      const rows = await queryDb<{ runs: string }>(db.url, "SELECT runs FROM jobs")
+      if (rows.every((r) => Number(r.runs) >= 2)) break
       if (Date.now() > deadline) throw new Error(`jobs did not run: ${JSON.stringify(rows)}`)
       await new Promise((r) => setTimeout(r, 100))
     }
-    // Both processes have started and ticked; still one run of each job.
-    await new Promise((r) => setTimeout(r, 1500))
+    // Both processes have started and ticked; still one more run of each job, not two.
+    await new Promise((r) => setTimeout(r, 2500))
     const jobs = await queryDb<{ name: string; runs: string; last_result: string }>(
       db.url,
       "SELECT name, runs, last_result FROM jobs ORDER BY name"
     )
     expect(jobs.map((j) => [j.name, Number(j.runs)])).toEqual([
-      ["purge-device-codes", 1],
-      ["purge-invites", 1],
-      ["purge-refresh-tokens", 1],
-      ["purge-stats", 1]
+      ["purge-device-codes", 2],
+      ["purge-invites", 2],
+      ["purge-refresh-tokens", 2],
+      ["purge-stats", 2]
     ])
-    expect(JSON.parse(jobs.find((j) => j.name === "purge-stats")!.last_result).deleted).toBe(5000)
+    expect(JSON.parse(jobs.find((j) => j.name === "purge-stats")!.last_result).deleted).toBe(5001)
     const [left] = await queryDb<{ n: string }>(db.url, "SELECT count(*) AS n FROM stats")
     expect(Number(left!.n)).toBe(10)
   })

@@ -387,6 +387,9 @@ describe.each(STORES)("stats on %s", (store) => {
     })
     expect(res.status).toBe(200)
     expect(res.headers.get("content-type")).toMatch(/^text\/csv/)
+    // Streamed: sent in chunks as the pages are read, never measured up front.
+    expect(res.headers.get("content-length")).toBeNull()
+    expect(res.headers.get("transfer-encoding")).toBe("chunked")
     const text = await res.text()
     const rows = parseCsv(text)
     expect(rows[0]).toEqual([
