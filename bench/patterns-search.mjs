@@ -26,15 +26,13 @@
 // PatternRepo's SQL changes, this check fails until the baseline here follows it.
 
 import { randomBytes, randomUUID } from "node:crypto"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { ftsQuery, Storage } from "@mur/core"
 import { startServer } from "@mur/server"
 import Database from "better-sqlite3"
 import { Redacted } from "effect"
 import pg from "pg"
+import { cleanupAll, createDatabase, isExiting, onCleanup, setBudget } from "./lib.mjs"
 
 const PATTERNS = Number(process.env.BENCH_SEARCH_PATTERNS ?? 10_000)
 const QUERIES = Number(process.env.BENCH_SEARCH_QUERIES ?? 300)
@@ -45,7 +43,6 @@ const STORES = (process.env.BENCH_STORES ?? "sqlite,postgres")
   .split(",")
   .map((s) => s.trim())
   .filter(Boolean)
-const PG_ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 const SECRET = `bench-secret-${randomBytes(24).toString("hex")}`
 const POOL_SIZE = 10
 const PAGE_LIMIT = 20
@@ -56,68 +53,9 @@ if (SEED !== "api" && SEED !== "db") throw new Error("BENCH_SEARCH_SEED must be 
 // ---------------------------------------------------------------------------------------
 // Cleanup (as in bench/run.mjs): every resource registers its release; run in reverse.
 
-const cleanups = []
-const onCleanup = (name, f) => cleanups.push({ name, f })
-const withTimeout = (p, ms, what) =>
-  Promise.race([p, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what}: timed out`)), ms).unref())])
-let cleaning = null
-const cleanupAll = () =>
-  (cleaning ??= (async () => {
-    while (cleanups.length > 0) {
-      const { name, f } = cleanups.pop()
-      try {
-        await withTimeout(Promise.resolve().then(f), 15_000, `cleanup ${name}`)
-      } catch (e) {
-        process.stderr.write(`cleanup ${name} failed: ${e?.message ?? e}\n`)
-      }
-    }
-  })().finally(() => {
-    cleaning = null
-  }))
-let exiting = false
-const abort = async (code, message) => {
-  if (exiting) return
-  exiting = true
-  process.stderr.write(`${message}\n`)
-  await cleanupAll()
-  process.exit(code)
-}
-process.on("SIGINT", () => abort(130, "interrupted; cleaning up"))
-process.on("SIGTERM", () => abort(143, "terminated; cleaning up"))
 // Whole-run bound: per store, 90 s of seeding at most plus the searches.
 const budgetMs = STORES.length * (120 + ((QUERIES + WARMUP) * 2 * 50) / 1000) * 1000
-setTimeout(
-  () => abort(1, `benchmark exceeded its ${Math.round(budgetMs / 1000)} s budget; cleaning up`),
-  budgetMs
-).unref()
-
-// ---------------------------------------------------------------------------------------
-// Databases and mur-server (as in bench/run.mjs)
-
-const withAdmin = async (f) => {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 5000 })
-  await client.connect()
-  try {
-    return await f(client)
-  } finally {
-    await client.end()
-  }
-}
-
-const createDatabase = async (store) => {
-  if (store === "sqlite") {
-    const dir = mkdtempSync(join(tmpdir(), "mur-bench-"))
-    onCleanup("sqlite temp dir", () => rmSync(dir, { recursive: true, force: true }))
-    const filename = join(dir, "mur.db")
-    return { url: `file:${filename}`, filename }
-  }
-  const name = `mur_bench_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`
-  onCleanup(`DROP DATABASE ${name}`, () => withAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)))
-  await withAdmin((c) => c.query(`CREATE DATABASE ${name}`))
-  const url = new URL(PG_ADMIN_URL)
-  url.pathname = `/${name}`
-  return { url: url.toString(), name }
-}
+setBudget(budgetMs)
 
 const startMur = async (store, db) => {
   const database = Storage.parseDatabaseUrl(db.url)
@@ -487,10 +425,10 @@ const main = async () => {
       all[store] = await benchStore(store)
     } catch (e) {
       failed = true
-      if (!exiting) process.stderr.write(`\n${store}: ${e?.stack ?? e}\n`)
+      if (!isExiting()) process.stderr.write(`\n${store}: ${e?.stack ?? e}\n`)
       await cleanupAll()
     }
-    if (exiting) return 1
+    if (isExiting()) return 1
   }
   const rows = [
     [

@@ -18,9 +18,7 @@
 
 import { spawn } from "node:child_process"
 import { randomBytes, randomUUID } from "node:crypto"
-import { mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:http"
-import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { isDeepStrictEqual } from "node:util"
@@ -30,6 +28,7 @@ import Database from "better-sqlite3"
 import { Redacted } from "effect"
 import { jwtVerify } from "jose"
 import pg from "pg"
+import { cleanupAll, createDatabase, isExiting, onBeforeCleanup, onCleanup, setBudget } from "./lib.mjs"
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
@@ -43,7 +42,6 @@ const STORES = (process.env.BENCH_STORES ?? "sqlite,postgres")
   .map((s) => s.trim())
   .filter(Boolean)
 const ONLY = process.env.BENCH_ONLY ?? ""
-const PG_ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 const SECRET = `bench-secret-${randomBytes(24).toString("hex")}`
 const ISSUER = "mur-server"
 const POOL_SIZE = 10
@@ -55,75 +53,12 @@ const SIDES = ONLY === "" ? ["mur", "bare"] : [ONLY]
 // ---------------------------------------------------------------------------------------
 // Cleanup: every resource registers its release here; run in reverse, even on failure.
 
-const cleanups = []
 let currentChild = null
-const onCleanup = (name, f) => cleanups.push({ name, f })
-const withTimeout = (p, ms, what) =>
-  Promise.race([p, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what}: timed out`)), ms).unref())])
-
-// One cleanup at a time: a signal arriving during the normal cleanup waits for the same one.
-let cleaning = null
-const cleanupAll = () =>
-  (cleaning ??= (async () => {
-    if (currentChild !== null) currentChild.kill("SIGKILL")
-    while (cleanups.length > 0) {
-      const { name, f } = cleanups.pop()
-      try {
-        await withTimeout(Promise.resolve().then(f), 15_000, `cleanup ${name}`)
-      } catch (e) {
-        process.stderr.write(`cleanup ${name} failed: ${e?.message ?? e}\n`)
-      }
-    }
-  })().finally(() => {
-    cleaning = null
-  }))
-
-let exiting = false
-const abort = async (code, message) => {
-  if (exiting) return
-  exiting = true
-  process.stderr.write(`${message}\n`)
-  await cleanupAll()
-  process.exit(code)
-}
-process.on("SIGINT", () => abort(130, "interrupted; cleaning up"))
-process.on("SIGTERM", () => abort(143, "terminated; cleaning up"))
+onBeforeCleanup(() => currentChild?.kill("SIGKILL"))
 // Whole-run bound (82 s by default): per store, setup + each side's warm-up and measurement
 // + a few seconds of slack per load run. Past it, everything is cleaned up and the run fails.
 const budgetMs = STORES.length * (15 + SIDES.length * (WARMUP + SECONDS + ROUNDS * (ROUND_WARMUP + 1.5))) * 1000
-setTimeout(
-  () => abort(1, `benchmark exceeded its ${Math.round(budgetMs / 1000)} s budget; cleaning up`),
-  budgetMs
-).unref()
-
-// ---------------------------------------------------------------------------------------
-// Databases
-
-const withAdmin = async (f) => {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 5000 })
-  await client.connect()
-  try {
-    return await f(client)
-  } finally {
-    await client.end()
-  }
-}
-
-const createDatabase = async (store) => {
-  if (store === "sqlite") {
-    const dir = mkdtempSync(join(tmpdir(), "mur-bench-"))
-    onCleanup("sqlite temp dir", () => rmSync(dir, { recursive: true, force: true }))
-    const filename = join(dir, "mur.db")
-    return { url: `file:${filename}`, filename }
-  }
-  const name = `mur_bench_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`
-  // Registered first, so that an interruption during CREATE still drops it.
-  onCleanup(`DROP DATABASE ${name}`, () => withAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)))
-  await withAdmin((c) => c.query(`CREATE DATABASE ${name}`))
-  const url = new URL(PG_ADMIN_URL)
-  url.pathname = `/${name}`
-  return { url: url.toString(), name }
-}
+setBudget(budgetMs)
 
 // ---------------------------------------------------------------------------------------
 // The bare node:http server: what GET /api/me does, with nothing around it.
@@ -258,7 +193,7 @@ const startBare = async (store, db) => {
 
   const server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
     handle(req, res).catch((e) => {
-      if (!exiting) process.stderr.write(`bare server error: ${e?.stack ?? e}\n`)
+      if (!isExiting()) process.stderr.write(`bare server error: ${e?.stack ?? e}\n`)
       if (!res.headersSent) send(res, 500, { error: { code: "internal_error", message: "Internal server error" } }, "")
       else res.destroy()
     })
@@ -446,10 +381,10 @@ const main = async () => {
       all[store] = await benchStore(store)
     } catch (e) {
       failed = true
-      if (!exiting) process.stderr.write(`\n${store}: ${e?.stack ?? e}\n`)
+      if (!isExiting()) process.stderr.write(`\n${store}: ${e?.stack ?? e}\n`)
       await cleanupAll()
     }
-    if (exiting) return 1
+    if (isExiting()) return 1
   }
   const header = [
     "store",
