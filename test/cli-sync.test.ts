@@ -4,51 +4,17 @@
  * middle of a push and of a pull, each user with their own temporary $MUR_HOME.
  */
 
-import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import YAML from "yaml"
 import { request, uniqueEmail } from "./support/http.js"
-import { childEnv, ROOT, type SpawnedServer, spawnServer } from "./support/server.js"
-
-const MUR_BIN = join(ROOT, "apps", "mur", "dist", "bin.js")
-
-interface Run {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-const spawnMur = (home: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): ChildProcess =>
-  spawn(process.execPath, [MUR_BIN, ...args], {
-    env: { ...childEnv(), MUR_HOME: home, NO_COLOR: "1", ...env },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
+import { ok, type Run, runMur, spawnMur } from "./support/mur.js"
+import { type SpawnedServer, spawnServer } from "./support/server.js"
 
 const mur = (home: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Run> =>
-  new Promise((resolve) => {
-    const child = spawnMur(home, args, env)
-    let stdout = ""
-    let stderr = ""
-    child.stdout!.on("data", (d) => {
-      stdout += d
-    })
-    child.stderr!.on("data", (d) => {
-      stderr += d
-    })
-    const timer = setTimeout(() => child.kill("SIGKILL"), 100_000)
-    child.once("exit", (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
-
-const ok = (run: Run) => {
-  expect(run.code, `stdout: ${run.stdout}\nstderr: ${run.stderr}`).toBe(0)
-  return run
-}
+  runMur(home, args, { env })
 
 /** `mur sync --json`, which must succeed; its report. */
 const sync = async (home: string, env: Record<string, string> = {}) =>

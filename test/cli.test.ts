@@ -4,7 +4,6 @@
  * refresh, team commands between two users, and usage stats through the offline queue.
  */
 
-import { type ChildProcess, spawn } from "node:child_process"
 import { createHmac } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
@@ -12,48 +11,14 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { request, uniqueEmail } from "./support/http.js"
-import { childEnv, ROOT, type SpawnedServer, spawnServer, TEST_SECRET } from "./support/server.js"
-
-const MUR_BIN = join(ROOT, "apps", "mur", "dist", "bin.js")
-
-interface Run {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-const spawnMur = (home: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): ChildProcess =>
-  spawn(process.execPath, [MUR_BIN, ...args], {
-    env: { ...childEnv(), MUR_HOME: home, NO_COLOR: "1", ...env },
-    stdio: ["pipe", "pipe", "pipe"]
-  })
+import { ok, type Run, runMur, spawnMur } from "./support/mur.js"
+import { type SpawnedServer, spawnServer, TEST_SECRET } from "./support/server.js"
 
 /** Runs `mur` to completion (stdin gets `input`, then end of file). */
 const mur = (home: string, args: ReadonlyArray<string>, options: { input?: string } = {}): Promise<Run> =>
-  new Promise((resolve) => {
-    const child = spawnMur(home, args)
-    let stdout = ""
-    let stderr = ""
-    child.stdout!.on("data", (d) => {
-      stdout += d
-    })
-    child.stderr!.on("data", (d) => {
-      stderr += d
-    })
-    child.stdin!.end(options.input ?? "")
-    const timer = setTimeout(() => child.kill("SIGKILL"), 50_000)
-    child.once("exit", (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
+  runMur(home, args, options)
 
 const json = (run: Run) => JSON.parse(run.stdout)
-
-const ok = (run: Run) => {
-  expect(run.code, `stdout: ${run.stdout}\nstderr: ${run.stderr}`).toBe(0)
-  return run
-}
 
 const homes: Array<string> = []
 const newHome = () => {
