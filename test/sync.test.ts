@@ -93,6 +93,113 @@ describe.each(STORES)("sync on %s", (store) => {
     expect(results).toHaveLength(9)
   })
 
+  it("plans each event of a batch against the ones before it", async () => {
+    const t = await makeTeam(server.url, 0, "Batch")
+    const first = id("first")
+    const pid = crypto.randomUUID()
+    const r = await push(t.admin.token, [
+      { client_action_id: "c1", op: "upsert", pattern_id: pid, name: first, pattern: { content: { v: 1 } } },
+      { client_action_id: "u1", op: "upsert", name: first, base_version: 1, pattern: { content: { v: 2 } } },
+      { client_action_id: "stale", op: "upsert", name: first, base_version: 1, pattern: { content: { v: 9 } } },
+      { client_action_id: "mv", op: "upsert", pattern_id: pid, pattern: { name: "moved", content: { v: 3 } } },
+      // The old name is free again within the same batch; the new one is taken.
+      { client_action_id: "c2", op: "upsert", name: first, pattern: { content: { again: true } } },
+      { client_action_id: "taken", op: "upsert", pattern_id: pid, pattern: { name: first, content: {} } },
+      { client_action_id: "c1", op: "upsert", name: "ignored", pattern: { content: {} } },
+      { client_action_id: "d1", op: "delete", name: "moved", base_version: 3 },
+      { client_action_id: "gone", op: "upsert", pattern_id: pid, pattern: { name: "reborn", content: {} } }
+    ])
+    expect(r.status).toBe(200)
+    const by = Object.fromEntries(r.json.results.map((x: any, i: number) => [`${x.client_action_id}@${i}`, x]))
+    expect(by["c1@0"]).toMatchObject({ status: "applied", seq: 1, pattern_id: pid, version: 1 })
+    expect(by["u1@1"]).toMatchObject({ status: "applied", seq: 2, pattern_id: pid, version: 2 })
+    expect(by["stale@2"]).toMatchObject({ status: "conflict", current: { id: pid, version: 2, content: { v: 2 } } })
+    expect(by["mv@3"]).toMatchObject({ status: "applied", seq: 3, version: 3 })
+    expect(by["c2@4"]).toMatchObject({ status: "applied", seq: 4, version: 1 })
+    expect(by["c2@4"].pattern_id).not.toBe(pid)
+    expect(by["taken@5"]).toMatchObject({ status: "rejected", error: { code: "name_taken" } })
+    // A repeated action id inside one batch is a duplicate of the first, not a second change.
+    expect(by["c1@6"]).toEqual({ ...by["c1@0"], status: "duplicate" })
+    expect(by["d1@7"]).toMatchObject({ status: "applied", seq: 5, pattern_id: pid, version: 4 })
+    // Deleted earlier in the batch: the id names no live pattern, and is not free for a new one.
+    expect(by["gone@8"]).toMatchObject({ status: "rejected", error: { code: "invalid_request" } })
+    expect(by["gone@8"].error.message).toContain("pattern_id")
+    expect(r.json.last_seq).toBe(5)
+
+    const log = await pull(t.admin.token, "after=0")
+    expect(log.json.events.map((e: any) => [e.seq, e.type, e.version])).toEqual([
+      [1, "pattern_created", 1],
+      [2, "pattern_updated", 2],
+      [3, "pattern_updated", 3],
+      [4, "pattern_created", 1],
+      [5, "pattern_deleted", 4]
+    ])
+    expect(log.json.events[2].pattern).toMatchObject({ name: "moved", content: { v: 3 } })
+    const snap = await request(server.url, "GET", "/api/sync/snapshot", { token: t.admin.token })
+    expect(snap.json.patterns.map((p: any) => [p.name, p.content])).toEqual([[first, { again: true }]])
+    expect(snap.json.last_seq).toBe(5)
+    const versions = await request(server.url, "GET", `/api/patterns/${by["c2@4"].pattern_id}/versions`, {
+      token: t.admin.token
+    })
+    expect(versions.json.versions.map((v: any) => v.version)).toEqual([1])
+    const audit = await request(server.url, "GET", "/api/audit?action=pattern.update", { token: t.admin.token })
+    expect(audit.json.total).toBe(2)
+  })
+
+  it("swaps two names in one batch, and refuses an id another team's pattern has", async () => {
+    const t = await makeTeam(server.url, 0, "Swap")
+    const made = await push(t.admin.token, [
+      { client_action_id: "a", op: "upsert", name: "alpha", pattern: { content: { is: "a" } } },
+      { client_action_id: "b", op: "upsert", name: "beta", pattern: { content: { is: "b" } } }
+    ])
+    const [a, b] = made.json.results.map((x: any) => x.pattern_id)
+    const swap = await push(t.admin.token, [
+      { client_action_id: "s1", op: "upsert", pattern_id: a, pattern: { name: "tmp" } },
+      { client_action_id: "s2", op: "upsert", pattern_id: b, pattern: { name: "alpha" } },
+      { client_action_id: "s3", op: "upsert", pattern_id: a, pattern: { name: "beta" } }
+    ])
+    expect(swap.json.results.map((x: any) => [x.status, x.seq])).toEqual([
+      ["applied", 3],
+      ["applied", 4],
+      ["applied", 5]
+    ])
+    const snap = await request(server.url, "GET", "/api/sync/snapshot", { token: t.admin.token })
+    const names = Object.fromEntries(snap.json.patterns.map((p: any) => [p.id, [p.name, p.content.is, p.version]]))
+    expect(names).toEqual({ [a]: ["beta", "a", 3], [b]: ["alpha", "b", 2] })
+
+    const other = await makeTeam(server.url, 0, "Other")
+    const steal = await push(other.admin.token, [
+      { client_action_id: "x", op: "upsert", pattern_id: a, name: "mine", pattern: { content: {} } },
+      { client_action_id: "y", op: "upsert", name: "fine", pattern: { content: {} } }
+    ])
+    expect(steal.json.results[0]).toMatchObject({ status: "rejected", error: { code: "invalid_request" } })
+    expect(steal.json.results[1]).toMatchObject({ status: "applied", seq: 1 })
+    const still = await request(server.url, "GET", `/api/patterns/${a}`, { token: t.admin.token })
+    expect(still.json.pattern).toMatchObject({ name: "beta", team_id: t.team.id })
+  })
+
+  it("stops creating at the plan's limit within a batch, and a delete in the batch frees a place", async () => {
+    const t = await makeTeam(server.url, 0, "Limit")
+    const creates = Array.from({ length: 101 }, (_, i) => ({
+      client_action_id: `c${i}`,
+      op: "upsert",
+      name: `p${i}`,
+      pattern: { content: { i } }
+    }))
+    const r = await push(t.admin.token, [
+      ...creates,
+      { client_action_id: "del", op: "delete", name: "p0" },
+      { client_action_id: "last", op: "upsert", name: "p-last", pattern: { content: {} } }
+    ])
+    const results = r.json.results
+    expect(results.slice(0, 100).every((x: any) => x.status === "applied")).toBe(true)
+    expect(results[100]).toMatchObject({ status: "rejected", error: { code: "plan_limit" } })
+    expect(results[101]).toMatchObject({ status: "applied", seq: 101 })
+    expect(results[102]).toMatchObject({ status: "applied", seq: 102 })
+    const status = await request(server.url, "GET", "/api/sync/status", { token: t.admin.token })
+    expect(status.json).toMatchObject({ last_seq: 102, pattern_count: 100 })
+  })
+
   it("deletes by name (admin) and the delete is in the log", async () => {
     const name = id("del")
     const c = await push(admin.token, [{ client_action_id: id(), op: "upsert", name, pattern: { content: {} } }])

@@ -6,7 +6,7 @@ import { SqlClient } from "@effect/sql"
 import type { AuditEntry, ListAuditParams } from "@mur/domain"
 import { Effect, Option } from "effect"
 import { RequestInfo } from "./RequestInfo.js"
-import { json, newId, now } from "./rows.js"
+import { batches, json, newId, now } from "./rows.js"
 
 export type AuditAction =
   | "auth.register"
@@ -42,23 +42,37 @@ export interface AuditEntryInput {
 export class AuditLog extends Effect.Service<AuditLog>()("@mur/core/AuditLog", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const toRow = (entry: AuditEntryInput, req: RequestInfo["Type"] | null, at: string) => ({
+      id: newId(),
+      team_id: entry.teamId ?? null,
+      actor_id: entry.actorId,
+      action: entry.action,
+      target_type: entry.targetType ?? null,
+      target_id: entry.targetId ?? null,
+      ip: req?.ip ?? null,
+      user_agent: req?.userAgent ?? null,
+      request_id: req?.requestId ?? null,
+      metadata: JSON.stringify(entry.metadata ?? {}),
+      created_at: at
+    })
+
     const record = (entry: AuditEntryInput) =>
       Effect.flatMap(Effect.serviceOption(RequestInfo), (info) => {
-        const req = Option.getOrNull(info)
-        return sql`INSERT INTO audit_log ${sql.insert({
-          id: newId(),
-          team_id: entry.teamId ?? null,
-          actor_id: entry.actorId,
-          action: entry.action,
-          target_type: entry.targetType ?? null,
-          target_id: entry.targetId ?? null,
-          ip: req?.ip ?? null,
-          user_agent: req?.userAgent ?? null,
-          request_id: req?.requestId ?? null,
-          metadata: JSON.stringify(entry.metadata ?? {}),
-          created_at: now()
-        })}`
+        return sql`INSERT INTO audit_log ${sql.insert(toRow(entry, Option.getOrNull(info), now()))}`
       }).pipe(Effect.asVoid)
+
+    /** Several entries of one request (a sync push), in as few statements as possible. */
+    const recordMany = (entries: ReadonlyArray<AuditEntryInput>) =>
+      Effect.flatMap(Effect.serviceOption(RequestInfo), (info) => {
+        const req = Option.getOrNull(info)
+        const at = now()
+        return Effect.forEach(
+          batches(entries, 11),
+          (chunk) => sql`INSERT INTO audit_log ${sql.insert(chunk.map((e) => toRow(e, req, at)))}`,
+          { discard: true }
+        )
+      })
+
     /** A team's entries, newest first, filtered and paginated. */
     const list = (teamId: string, params: ListAuditParams) =>
       Effect.gen(function* () {
@@ -86,6 +100,6 @@ export class AuditLog extends Effect.Service<AuditLog>()("@mur/core/AuditLog", {
         }
       })
 
-    return { record, list } as const
+    return { record, recordMany, list } as const
   })
 }) {}

@@ -5,7 +5,7 @@
 import { SqlClient } from "@effect/sql"
 import type { ListPatternsParams, Pattern, PatternVersion } from "@mur/domain"
 import { Effect, Option } from "effect"
-import { bool, json } from "./rows.js"
+import { batches, bool, json } from "./rows.js"
 
 export interface PatternRow {
   readonly id: string
@@ -88,25 +88,59 @@ export class PatternRepo extends Effect.Service<PatternRepo>()("@mur/core/Patter
         Effect.map((rows) => Number(rows[0]!.n))
       )
 
-    const insert = (row: Omit<PatternRow, "deleted_at" | "is_public"> & { is_public: boolean }) =>
-      sql`INSERT INTO patterns ${sql.insert({ ...row, is_public: isPg ? row.is_public : row.is_public ? 1 : 0 })}`.pipe(
-        Effect.asVoid
-      )
+    const stored = (row: PatternRow) => ({
+      id: row.id,
+      team_id: row.team_id,
+      name: row.name,
+      description: row.description,
+      content: row.content,
+      category: row.category,
+      tags: row.tags,
+      author_id: row.author_id,
+      is_public: isPg ? bool(row.is_public) : bool(row.is_public) ? 1 : 0,
+      usage_count: Number(row.usage_count),
+      version: Number(row.version),
+      created_at: row.created_at,
+      updated_at: row.updated_at,
+      deleted_at: row.deleted_at
+    })
 
-    const update = (
-      row: Omit<PatternRow, "deleted_at" | "is_public" | "created_at" | "usage_count" | "team_id"> & {
-        is_public: boolean
-      }
-    ) =>
-      sql`
-        UPDATE patterns SET name = ${row.name}, description = ${row.description}, content = ${row.content},
-          category = ${row.category}, tags = ${row.tags}, author_id = ${row.author_id},
-          is_public = ${isPg ? row.is_public : row.is_public ? 1 : 0}, version = ${row.version}, updated_at = ${row.updated_at}
-        WHERE id = ${row.id}`.pipe(Effect.asVoid)
+    /**
+     * The patterns a batch of changes may touch: those with one of `ids` (any team, live or
+     * deleted, so that a reused id is noticed) and the team's live ones named one of `names`.
+     */
+    const findForChange = (teamId: string, ids: ReadonlyArray<string>, names: ReadonlyArray<string>) => {
+      const byId = ids.length === 0 ? null : sql`p.id IN ${sql.in(ids)}`
+      const byName =
+        names.length === 0
+          ? null
+          : sql`(p.team_id = ${teamId} AND lower(p.name) IN ${sql.in(names.map((n) => n.toLowerCase()))} AND p.deleted_at IS NULL)`
+      const where = byId !== null && byName !== null ? sql.or([byId, byName]) : (byId ?? byName)
+      return where === null
+        ? Effect.succeed([] as ReadonlyArray<PatternRow>)
+        : sql<PatternRow>`SELECT ${sql.literal(COLUMNS)} FROM patterns p WHERE ${where}`
+    }
 
-    const softDelete = (id: string, version: number, at: string) =>
-      sql`UPDATE patterns SET deleted_at = ${at}, version = ${version}, updated_at = ${at} WHERE id = ${id}`.pipe(
-        Effect.asVoid
+    /** New patterns, in as few statements as the stores' parameter limits allow. */
+    const insertMany = (rows: ReadonlyArray<PatternRow>) =>
+      Effect.forEach(batches(rows, 14), (chunk) => sql`INSERT INTO patterns ${sql.insert(chunk.map(stored))}`, {
+        discard: true
+      })
+
+    /**
+     * Existing patterns written as they now are (one row per pattern, however many changes
+     * it had). `usage_count` is left alone: counting a use does not take the team's lock.
+     */
+    const updateMany = (rows: ReadonlyArray<PatternRow>) =>
+      Effect.forEach(
+        batches(rows, 14),
+        (chunk) => sql`
+          INSERT INTO patterns ${sql.insert(chunk.map(stored))}
+          ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
+            content = excluded.content, category = excluded.category, tags = excluded.tags,
+            author_id = excluded.author_id, is_public = excluded.is_public, version = excluded.version,
+            updated_at = excluded.updated_at, deleted_at = excluded.deleted_at`,
+        { discard: true }
       )
 
     const incrementUsage = (id: string) =>
@@ -116,17 +150,22 @@ export class PatternRepo extends Effect.Service<PatternRepo>()("@mur/core/Patter
         Effect.map((rows) => (rows[0] === undefined ? Option.none() : Option.some(Number(rows[0].usage_count))))
       )
 
-    const insertVersion = (v: {
-      pattern_id: string
-      version: number
-      name: string
-      description: string
-      content: string
-      category: string | null
-      tags: string
-      author_id: string | null
-      created_at: string
-    }) => sql`INSERT INTO pattern_versions ${sql.insert(v)}`.pipe(Effect.asVoid)
+    const insertVersions = (
+      rows: ReadonlyArray<{
+        pattern_id: string
+        version: number
+        name: string
+        description: string
+        content: string
+        category: string | null
+        tags: string
+        author_id: string | null
+        created_at: string
+      }>
+    ) =>
+      Effect.forEach(batches(rows, 9), (chunk) => sql`INSERT INTO pattern_versions ${sql.insert(chunk)}`, {
+        discard: true
+      })
 
     const versions = (patternId: string) =>
       sql<Omit<PatternVersion, "content" | "tags"> & { content: string; tags: string }>`
@@ -191,11 +230,11 @@ export class PatternRepo extends Effect.Service<PatternRepo>()("@mur/core/Patter
       findByName,
       allLive,
       countLive,
-      insert,
-      update,
-      softDelete,
+      findForChange,
+      insertMany,
+      updateMany,
       incrementUsage,
-      insertVersion,
+      insertVersions,
       versions,
       findVersion,
       list

@@ -2,9 +2,10 @@
  * The sync protocol over a team's event log: push (apply a device's batch of changes,
  * each at most once ever), pull (pages of the log), snapshot and status.
  *
- * A push runs as one transaction holding the team's lock; each event runs in its own
- * savepoint through the same `Patterns` functions the REST routes use, so a rejected or
- * conflicting event leaves no trace while the others apply.
+ * A push runs as one transaction holding the team's lock. Its events are planned in one
+ * `Patterns` draft, under the same rules as the REST routes: a rejected or conflicting
+ * event changes nothing (the draft is left as it was) while the others apply, and the
+ * whole batch is written with one multi-row statement per table.
  */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -18,13 +19,12 @@ import {
   UpdatePatternRequest,
   type User
 } from "@mur/domain"
-import { Effect, Either, Option, ParseResult, Schema } from "effect"
+import { Effect, Either, ParseResult, Schema } from "effect"
 import { ChangeFeed } from "./ChangeFeed.js"
 import { PatternRepo, toPattern } from "./PatternRepo.js"
-import { type Change, type ChangeError, Patterns } from "./Patterns.js"
-import { json, now } from "./rows.js"
+import { type Actor, type Change, type Draft, Patterns, type PlanError } from "./Patterns.js"
+import { batches, isUniqueViolation, json, now } from "./rows.js"
 import { SyncLog } from "./SyncLog.js"
-import { TeamRepo } from "./TeamRepo.js"
 import type { ActiveTeam } from "./Teams.js"
 
 const decodeEvent = Schema.decodeUnknownEither(PushEvent)
@@ -55,26 +55,41 @@ export class Sync extends Effect.Service<Sync>()("@mur/core/Sync", {
     const sql = yield* SqlClient.SqlClient
     const patterns = yield* Patterns
     const repo = yield* PatternRepo
-    const teams = yield* TeamRepo
     const log = yield* SyncLog
     const feed = yield* ChangeFeed
 
-    const findAction = (teamId: string, deviceId: string, actionId: string) =>
-      sql<{ result: string }>`
-        SELECT result FROM sync_actions
-        WHERE team_id = ${teamId} AND device_id = ${deviceId} AND client_action_id = ${actionId}`.pipe(
-        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r) => json<PushResult>(r.result)))
-      )
+    /** Results already recorded for these actions of the device (what makes a repeat a `duplicate`). */
+    const findActions = (teamId: string, deviceId: string, actionIds: ReadonlyArray<string>) =>
+      actionIds.length === 0
+        ? Effect.succeed(new Map<string, PushResult>())
+        : Effect.map(
+            Effect.forEach(
+              batches(actionIds, 1),
+              (chunk) => sql<{ client_action_id: string; result: string }>`
+                SELECT client_action_id, result FROM sync_actions
+                WHERE team_id = ${teamId} AND device_id = ${deviceId} AND client_action_id IN ${sql.in(chunk)}`
+            ),
+            (pages) => new Map(pages.flat().map((r) => [r.client_action_id, json<PushResult>(r.result)]))
+          )
 
-    const recordAction = (teamId: string, deviceId: string, userId: string, result: PushResult) =>
-      sql`INSERT INTO sync_actions ${sql.insert({
-        team_id: teamId,
-        device_id: deviceId,
-        client_action_id: result.client_action_id!,
-        user_id: userId,
-        result: JSON.stringify({ seq: result.seq, pattern_id: result.pattern_id, version: result.version }),
-        created_at: now()
-      })}`.pipe(Effect.asVoid)
+    const recordActions = (teamId: string, deviceId: string, userId: string, results: ReadonlyArray<PushResult>) => {
+      const at = now()
+      return Effect.forEach(
+        batches(results, 6),
+        (chunk) =>
+          sql`INSERT INTO sync_actions ${sql.insert(
+            chunk.map((result) => ({
+              team_id: teamId,
+              device_id: deviceId,
+              client_action_id: result.client_action_id!,
+              user_id: userId,
+              result: JSON.stringify({ seq: result.seq, pattern_id: result.pattern_id, version: result.version }),
+              created_at: at
+            }))
+          )}`,
+        { discard: true }
+      )
+    }
 
     const touchDevice = (teamId: string, deviceId: string, userId: string, pulledSeq: number | null) =>
       sql
@@ -92,86 +107,143 @@ export class Sync extends Effect.Service<Sync>()("@mur/core/Sync", {
         })
         .pipe(Effect.asVoid)
 
-    /** The live pattern an event names: by id, else by name (within the team). */
-    const locate = (teamId: string, event: PushEvent, name: string | undefined) =>
-      Effect.gen(function* () {
-        if (event.pattern_id !== undefined) {
-          const byId = yield* repo.findById(event.pattern_id)
-          if (Option.isSome(byId) && byId.value.team_id === teamId) return Option.some(byId.value)
-        }
-        if (name !== undefined) return yield* repo.findByName(teamId, name)
-        return Option.none()
-      })
+    /** An event of a push, checked against the protocol's shape (not yet against the team). */
+    type Prepared =
+      | { readonly _tag: "event"; readonly event: PushEvent; readonly name: string | undefined }
+      | { readonly _tag: "invalid"; readonly result: PushResult }
 
-    const fromChangeError = (id: string, e: Exclude<ChangeError, SqlError>): PushResult =>
-      e._tag === "VersionConflict"
-        ? { client_action_id: id, status: "conflict", error: { code: e.code, message: e.message }, current: e.current }
-        : rejected(id, e.code, e.message)
-
-    /** Applies one event of a push (inside the push's transaction), or explains why not. */
-    const applyOne = (
-      user: User,
-      active: ActiveTeam,
-      deviceId: string,
-      raw: unknown
-    ): Effect.Effect<PushResult, SqlError> =>
-      Effect.gen(function* () {
+    const prepare = (raw: unknown): Prepared => {
+      const decoded = decodeEvent(raw)
+      if (Either.isLeft(decoded)) {
         const rawId =
           typeof raw === "object" && raw !== null && typeof (raw as any).client_action_id === "string"
             ? ((raw as any).client_action_id as string)
             : null
-        const decoded = decodeEvent(raw)
-        if (Either.isLeft(decoded)) return rejected(rawId, "invalid_request", describe(decoded.left))
-        const event = decoded.right
-        const id = event.client_action_id
-        const seen = yield* findAction(active.team.id, deviceId, id)
-        if (Option.isSome(seen)) return { ...seen.value, client_action_id: id, status: "duplicate" as const }
+        return { _tag: "invalid", result: rejected(rawId, "invalid_request", describe(decoded.left)) }
+      }
+      const event = decoded.right
+      const fields = event.pattern ?? {}
+      const name = event.name ?? (typeof fields.name === "string" ? fields.name : undefined)
+      return { _tag: "event", event, name }
+    }
 
-        const actor = { user, deviceId }
-        const fields = event.pattern ?? {}
-        const name = event.name ?? (typeof fields.name === "string" ? fields.name : undefined)
-        const target = yield* locate(active.team.id, event, name)
+    const fromPlanError = (id: string, e: PlanError): PushResult =>
+      e._tag === "VersionConflict"
+        ? { client_action_id: id, status: "conflict", error: { code: e.code, message: e.message }, current: e.current }
+        : e._tag === "IdTaken"
+          ? rejected(id, "invalid_request", e.message)
+          : rejected(id, e.code, e.message)
 
-        const attempt: Effect.Effect<PushResult, ChangeError> = Effect.gen(function* () {
-          if (event.op === "delete") {
-            if (Option.isNone(target)) return rejected(id, "not_found", "No such pattern")
-            const change = yield* patterns.remove(actor, active, target.value.id, { baseVersion: event.base_version })
-            return applied(id, change)
-          }
-          if (Option.isSome(target)) {
-            const input = decodeUpdate({
-              ...fields,
-              ...(name !== undefined ? { name } : {}),
-              base_version: event.base_version
-            })
-            if (Either.isLeft(input)) return rejected(id, "invalid_request", describe(input.left))
-            const change = yield* patterns.update(actor, active, target.value.id, input.right)
-            return applied(id, change)
-          }
-          const input = decodeCreate({ ...fields, name })
-          if (Either.isLeft(input)) return rejected(id, "invalid_request", describe(input.left))
-          const change = yield* patterns.create(actor, active, input.right, { id: event.pattern_id })
-          return applied(id, change)
+    /** Plans one event in the draft: the pattern it names (by id, else by name), then the change. */
+    const plan = (draft: Draft, actor: Actor, event: PushEvent, name: string | undefined): PushResult => {
+      const id = event.client_action_id
+      const byId = event.pattern_id === undefined ? undefined : draft.live(event.pattern_id)
+      const target = byId ?? (name === undefined ? undefined : draft.liveByName(name))
+      const outcome = (change: Either.Either<Change, PlanError>) =>
+        Either.isRight(change) ? applied(id, change.right) : fromPlanError(id, change.left)
+      if (event.op === "delete") {
+        if (target === undefined) return rejected(id, "not_found", "No such pattern")
+        return outcome(draft.remove(actor, target.id, { baseVersion: event.base_version }))
+      }
+      const fields = event.pattern ?? {}
+      if (target !== undefined) {
+        const input = decodeUpdate({
+          ...fields,
+          ...(name !== undefined ? { name } : {}),
+          base_version: event.base_version
         })
+        if (Either.isLeft(input)) return rejected(id, "invalid_request", describe(input.left))
+        return outcome(draft.update(actor, target.id, input.right))
+      }
+      const input = decodeCreate({ ...fields, name })
+      if (Either.isLeft(input)) return rejected(id, "invalid_request", describe(input.left))
+      return outcome(draft.create(actor, input.right, { id: event.pattern_id }))
+    }
 
-        // Each event in its own savepoint: a failure undoes that event only.
-        const result = yield* feed
-          .transaction(
-            Effect.tap(attempt, (r) =>
-              r.status === "applied" ? recordAction(active.team.id, deviceId, user.id, r) : Effect.void
-            )
-          )
-          .pipe(
-            Effect.catchAll((e) =>
-              e._tag === "SqlError"
-                ? isDuplicateId(e)
-                  ? Effect.succeed(rejected(id, "invalid_request", "pattern_id is already used by another pattern"))
-                  : Effect.fail(e)
-                : Effect.succeed(fromChangeError(id, e))
-            )
-          )
-        return result
+    /**
+     * Applies events in one draft: one read of the actions already seen and of the patterns
+     * the events name, the plan in memory, then one multi-row write per table.
+     */
+    const applyAll = (
+      user: User,
+      active: ActiveTeam,
+      deviceId: string,
+      prepared: ReadonlyArray<Prepared>
+    ): Effect.Effect<{ results: Array<PushResult>; lastSeq: number }, SqlError> =>
+      Effect.gen(function* () {
+        const ids: Array<string> = []
+        const names: Array<string> = []
+        const actionIds: Array<string> = []
+        for (const p of prepared) {
+          if (p._tag !== "event") continue
+          actionIds.push(p.event.client_action_id)
+          if (p.event.pattern_id !== undefined) ids.push(p.event.pattern_id)
+          if (p.name !== undefined) names.push(p.name)
+          const renamed = p.event.pattern?.name
+          if (typeof renamed === "string") names.push(renamed)
+        }
+        const draft = yield* patterns.open(active, { ids, names })
+        const seen = yield* findActions(active.team.id, deviceId, actionIds)
+        const actor = { user, deviceId }
+        const results: Array<PushResult> = []
+        const recorded: Array<PushResult> = []
+        for (const p of prepared) {
+          if (p._tag === "invalid") {
+            results.push(p.result)
+            continue
+          }
+          const id = p.event.client_action_id
+          const before = seen.get(id)
+          if (before !== undefined) {
+            results.push({ ...before, client_action_id: id, status: "duplicate" })
+            continue
+          }
+          const result = plan(draft, actor, p.event, p.name)
+          if (result.status === "applied") {
+            seen.set(id, result)
+            recorded.push(result)
+          }
+          results.push(result)
+        }
+        yield* draft.flush
+        yield* recordActions(active.team.id, deviceId, user.id, recorded)
+        return { results, lastSeq: draft.lastSeq() }
       })
+
+    /**
+     * The whole batch in one draft. A unique violation there means something the plan could
+     * not see (a pattern_id taken by another team at the same moment, or names swapped within
+     * the batch, which a multi-row write cannot order): that draft is undone and the events
+     * are applied one at a time, each in its own savepoint, so only the offending one fails.
+     */
+    const applyBatch = (user: User, active: ActiveTeam, deviceId: string, prepared: ReadonlyArray<Prepared>) =>
+      feed.transaction(applyAll(user, active, deviceId, prepared)).pipe(
+        Effect.catchIf(
+          (e) => prepared.length > 1 && isUniqueViolation(e),
+          () =>
+            Effect.gen(function* () {
+              const results: Array<PushResult> = []
+              for (const p of prepared) {
+                const one = yield* feed.transaction(applyAll(user, active, deviceId, [p])).pipe(
+                  Effect.catchIf(isUniqueViolation, () =>
+                    Effect.succeed({
+                      results: [
+                        rejected(
+                          p._tag === "event" ? p.event.client_action_id : null,
+                          "invalid_request",
+                          "pattern_id or name is already used by another pattern"
+                        )
+                      ],
+                      lastSeq: 0
+                    })
+                  )
+                )
+                results.push(...one.results)
+              }
+              return { results, lastSeq: yield* log.lastSeq(active.team.id) }
+            })
+        )
+      )
 
     const push = (
       user: User,
@@ -181,13 +253,9 @@ export class Sync extends Effect.Service<Sync>()("@mur/core/Sync", {
     ): Effect.Effect<PushResponse, SqlError> =>
       feed.transaction(
         Effect.gen(function* () {
-          // Serialises pushes of the team, so a repeated action is seen by its twin.
-          yield* teams.lock(active.team.id)
-          const results: PushResult[] = []
-          for (const raw of events) results.push(yield* applyOne(user, active, deviceId, raw))
+          const { results, lastSeq } = yield* applyBatch(user, active, deviceId, events.map(prepare))
           yield* touchDevice(active.team.id, deviceId, user.id, null)
-          const last_seq = yield* log.lastSeq(active.team.id)
-          return { results, last_seq }
+          return { results, last_seq: lastSeq }
         })
       )
 
@@ -235,12 +303,7 @@ export class Sync extends Effect.Service<Sync>()("@mur/core/Sync", {
         }
       })
 
-    return { push, applyOne, pull, snapshot, status } as const
+    return { push, pull, snapshot, status } as const
   }),
-  dependencies: [Patterns.Default, PatternRepo.Default, TeamRepo.Default, SyncLog.Default]
+  dependencies: [Patterns.Default, PatternRepo.Default, SyncLog.Default]
 }) {}
-
-const isDuplicateId = (e: SqlError) => {
-  const code = (e.cause as { code?: unknown } | undefined)?.code
-  return code === "23505" || code === "SQLITE_CONSTRAINT_PRIMARYKEY"
-}

@@ -1,11 +1,11 @@
 /**
  * The team event log: one row per pattern change, appended in the change's own
- * transaction with the next per-team `seq` (see `TeamRepo.nextSeq`).
+ * transaction with the per-team `seq` it was given under the team's lock (see `Patterns`).
  */
 import { SqlClient } from "@effect/sql"
 import type { Pattern, SyncEvent } from "@mur/domain"
 import { Effect } from "effect"
-import { json } from "./rows.js"
+import { batches, json } from "./rows.js"
 
 export type EventType = SyncEvent["type"]
 
@@ -35,18 +35,26 @@ export class SyncLog extends Effect.Service<SyncLog>()("@mur/core/SyncLog", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
 
-    const append = (teamId: string, event: SyncEvent) =>
-      sql`INSERT INTO sync_events ${sql.insert({
-        team_id: teamId,
-        seq: event.seq,
-        type: event.type,
-        pattern_id: event.pattern_id,
-        version: event.version,
-        pattern: event.pattern === null ? null : JSON.stringify(event.pattern),
-        actor_id: event.actor_id,
-        device_id: event.device_id,
-        created_at: event.created_at
-      })}`.pipe(Effect.asVoid)
+    /** Appends events (already numbered, in order) in as few statements as possible. */
+    const appendMany = (teamId: string, events: ReadonlyArray<SyncEvent>) =>
+      Effect.forEach(
+        batches(events, 9),
+        (chunk) =>
+          sql`INSERT INTO sync_events ${sql.insert(
+            chunk.map((event) => ({
+              team_id: teamId,
+              seq: event.seq,
+              type: event.type,
+              pattern_id: event.pattern_id,
+              version: event.version,
+              pattern: event.pattern === null ? null : JSON.stringify(event.pattern),
+              actor_id: event.actor_id,
+              device_id: event.device_id,
+              created_at: event.created_at
+            }))
+          )}`,
+        { discard: true }
+      )
 
     /** Events after `after`, in `seq` order, at most `limit`. */
     const after = (teamId: string, afterSeq: number, limit: number) =>
@@ -70,6 +78,6 @@ export class SyncLog extends Effect.Service<SyncLog>()("@mur/core/SyncLog", {
         Effect.map((rows) => Number(rows[0]?.last_seq ?? 0))
       )
 
-    return { append, after, afterWithActors, lastSeq } as const
+    return { appendMany, after, afterWithActors, lastSeq } as const
   })
 }) {}

@@ -78,10 +78,29 @@ export class TeamRepo extends Effect.Service<TeamRepo>()("@mur/core/TeamRepo", {
         })
         .pipe(Effect.asVoid)
 
-    /** Next `seq` of the team's event log; takes the team row lock (call inside a transaction). */
-    const nextSeq = (id: string) =>
-      sql<{ last_seq: number }>`UPDATE teams SET last_seq = last_seq + 1 WHERE id = ${id} RETURNING last_seq`.pipe(
-        Effect.map((rows) => Number(rows[0]!.last_seq))
+    /**
+     * Takes the team row's write lock for the rest of the transaction and reads the last
+     * `seq` of its log. On SQLite the no-op write takes the database's write lock at once
+     * (a read first could meet another connection's write later: SQLITE_BUSY).
+     */
+    const lockSeq = (id: string) =>
+      sql
+        .onDialectOrElse({
+          pg: () => sql<{ last_seq: number }>`SELECT last_seq FROM teams WHERE id = ${id} FOR UPDATE`,
+          orElse: () =>
+            sql<{ last_seq: number }>`UPDATE teams SET last_seq = last_seq WHERE id = ${id} RETURNING last_seq`
+        })
+        .pipe(Effect.map((rows) => Number(rows[0]?.last_seq ?? 0)))
+
+    /** Moves the team's last `seq` from `from` to `to`; the lock taken by `lockSeq` must be held. */
+    const advanceSeq = (id: string, from: number, to: number) =>
+      sql<{ last_seq: number }>`
+        UPDATE teams SET last_seq = ${to} WHERE id = ${id} AND last_seq = ${from} RETURNING last_seq`.pipe(
+        Effect.flatMap((rows) =>
+          rows.length === 1
+            ? Effect.void
+            : Effect.dieMessage(`team ${id}: last_seq moved from ${from} while its lock was held`)
+        )
       )
 
     const members = (teamId: string) =>
@@ -147,7 +166,8 @@ export class TeamRepo extends Effect.Service<TeamRepo>()("@mur/core/TeamRepo", {
       insert,
       rename,
       lock,
-      nextSeq,
+      lockSeq,
+      advanceSeq,
       members,
       membership,
       countMembers,

@@ -24,3 +24,16 @@ export const isUniqueViolation = (e: unknown): boolean => {
   const code = cause?.code
   return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY"
 }
+
+/**
+ * Splits rows for multi-row statements so that none binds more than 30,000 parameters
+ * (SQLite allows 32,766, PostgreSQL 65,535). No rows, no batch (an empty INSERT is an error).
+ */
+export const batches = <A>(rows: ReadonlyArray<A>, columns: number): ReadonlyArray<ReadonlyArray<A>> => {
+  const size = Math.max(1, Math.floor(30_000 / columns))
+  if (rows.length === 0) return []
+  if (rows.length <= size) return [rows]
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size))
+  return out
+}
