@@ -184,8 +184,35 @@ export const makeRealtime = (
     }
   }
 
-  /** Sends a socket every event after its cursor, in order, from the ring or the database. */
-  const pump = async (conn: Conn) => {
+  /**
+   * Sends a socket every event after its cursor, in order. The common case (the socket is
+   * caught up but for what the ring holds, and its buffer is drained) runs synchronously:
+   * no promise per socket per event, which is most of a fan-out's cost. Anything else
+   * (events older than the ring, a full buffer) goes on in `pumpSlow`.
+   */
+  const pump = (conn: Conn) => {
+    if (conn.pumping || conn.closed || conn.cursor < 0) return
+    const team = teamState(conn.active.team.id)
+    let sent = 0
+    while (conn.cursor < team.head && conn.ws.bufferedAmount <= maxBuffered) {
+      const first = team.ring[0]
+      if (first === undefined || conn.cursor + 1 < first.seq) break
+      const item = team.ring[conn.cursor + 1 - first.seq]
+      if (item === undefined || !send(conn, item.text)) break
+      conn.cursor = item.seq
+      sent += 1
+    }
+    if (sent > 0) metrics.increment("mur_sync_events_delivered_total", sent)
+    if (conn.closed || conn.cursor >= team.head) return
+    const first = team.ring[0]
+    const inRing = first !== undefined && conn.cursor + 1 >= first.seq
+    // Waiting for the next refresh to fetch what the ring lacks at its end: nothing to do now.
+    if (inRing && team.ring[conn.cursor + 1 - first.seq] === undefined) return
+    void pumpSlow(conn)
+  }
+
+  /** The rest of `pump`: reads events older than the ring, waits for a full buffer to drain. */
+  const pumpSlow = async (conn: Conn) => {
     if (conn.pumping || conn.closed || conn.cursor < 0) return
     conn.pumping = true
     try {
@@ -227,7 +254,7 @@ export const makeRealtime = (
       conn.cursor < team.head &&
       team.ring.some((e) => e.seq === conn.cursor + 1)
     )
-      void pump(conn)
+      pump(conn)
   }
 
   /** Reads a team's new events once into the ring, then lets every socket catch up. */
@@ -250,7 +277,7 @@ export const makeRealtime = (
           if (event.seq > team.head) team.head = event.seq
         }
         if (team.ring.length > RING_SIZE) team.ring.splice(0, team.ring.length - RING_SIZE)
-        for (const conn of team.conns) void pump(conn)
+        for (const conn of team.conns) pump(conn)
         if (page.length === PAGE) team.again = true
       } while (team.again)
     } catch (error) {
@@ -424,7 +451,7 @@ export const makeRealtime = (
         send(conn, JSON.stringify({ type: "subscribed", channels, last_seq: team.head }))
         if (conn.channels.has("patterns")) {
           if (conn.cursor < 0 || msg.after !== undefined) conn.cursor = msg.after ?? team.head
-          void pump(conn)
+          pump(conn)
         }
         if (conn.channels.has("presence")) void sendPresence(conn.active.team.id, conn).catch(() => undefined)
         return
