@@ -6,7 +6,9 @@
 // (a) fan-out   1,000 subscribed sockets of one team; 200 PUT /api/patterns/:id; deliveries/s
 //               and delivery latency, against a bare `ws` server broadcasting the same messages
 // (b) push      POST /api/sync/push in batches of 500 events, against raw inserts of the same
-//               rows with the same driver (better-sqlite3 / pg), one transaction per batch
+//               rows with the same driver (better-sqlite3 / pg), one transaction per batch: one
+//               prepared statement per row (the baseline the issue names), and the same rows
+//               with one multi-row statement per table (how mur-server writes them)
 // (c) idle      10,000 idle authenticated sockets on one mur-server process (bench/sync-server.mjs,
 //               node --expose-gc): server memory per socket, against a bare `ws` server
 //
@@ -852,8 +854,14 @@ const main = async () => {
    * its pattern_versions row, the sync_events row (with the pattern snapshot), the
    * audit_log row and the sync_actions row; plus the devices upsert once per push. No
    * reads: the raw side keeps the patterns it wrote in memory.
+   *
+   * mode "rows": one prepared INSERT/UPDATE per row, as above (the baseline the issue names).
+   * mode "multi": the same rows with one multi-row statement per table, as mur-server writes
+   * them since it plans a push in memory: the seq moved once, new patterns inserted, changed
+   * ones written once in their final state (upsert), versions, events, audit and action rows
+   * each in one INSERT. The fastest way we know to store a push's rows with this driver.
    */
-  const makeRaw = async (db, teamId, userId) => {
+  const makeRaw = async (db, teamId, userId, mode = "rows") => {
     const deviceId = "bench-push"
     const known = new Map()
     const rowFor = (name, content, at) => {
@@ -885,6 +893,114 @@ const main = async () => {
           ? { name: row.name, version: row.version }
           : { name: row.name, version: row.version, fields: ["content"] }
       )
+
+    /** The rows of one push, planned as mur-server plans them; seqs follow `base`. */
+    const planMulti = (events, base, isPublic) => {
+      const requestId = randomUUID()
+      const created = new Map()
+      const updated = new Map()
+      const out = { patterns: [], upserts: [], versions: [], events: [], audit: [], actions: [] }
+      events.forEach((ev, i) => {
+        const seq = base + i + 1
+        const at = new Date().toISOString()
+        const { row, created: isNew } = rowFor(ev.name, ev.pattern.content, at)
+        if (isNew || created.has(row.id)) created.set(row.id, row)
+        else updated.set(row.id, row)
+        out.versions.push([
+          row.id,
+          row.version,
+          row.name,
+          row.description,
+          row.content,
+          row.category,
+          row.tags,
+          userId,
+          at
+        ])
+        const type = isNew ? "pattern_created" : "pattern_updated"
+        out.events.push([teamId, seq, type, row.id, row.version, snapshot(row), userId, deviceId, at])
+        out.audit.push([
+          randomUUID(),
+          teamId,
+          userId,
+          isNew ? "pattern.create" : "pattern.update",
+          "pattern",
+          row.id,
+          "127.0.0.1",
+          "bench",
+          requestId,
+          auditMeta(row, isNew),
+          at
+        ])
+        out.actions.push([
+          teamId,
+          deviceId,
+          ev.client_action_id,
+          userId,
+          JSON.stringify({ seq, pattern_id: row.id, version: row.version }),
+          at
+        ])
+      })
+      const patternRow = (r) => [
+        r.id,
+        teamId,
+        r.name,
+        r.description,
+        r.content,
+        r.category,
+        r.tags,
+        userId,
+        isPublic,
+        0,
+        r.version,
+        r.created_at,
+        r.updated_at
+      ]
+      out.patterns = [...created.values()].map(patternRow)
+      out.upserts = [...updated.values()].map(patternRow)
+      return out
+    }
+    const MULTI = {
+      patterns: [
+        "patterns",
+        "id, team_id, name, description, content, category, tags, author_id, is_public, usage_count, version, created_at, updated_at",
+        ""
+      ],
+      upserts: [
+        "patterns",
+        "id, team_id, name, description, content, category, tags, author_id, is_public, usage_count, version, created_at, updated_at",
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description, content = excluded.content, category = excluded.category, tags = excluded.tags, author_id = excluded.author_id, is_public = excluded.is_public, version = excluded.version, updated_at = excluded.updated_at"
+      ],
+      versions: [
+        "pattern_versions",
+        "pattern_id, version, name, description, content, category, tags, author_id, created_at",
+        ""
+      ],
+      events: ["sync_events", "team_id, seq, type, pattern_id, version, pattern, actor_id, device_id, created_at", ""],
+      audit: [
+        "audit_log",
+        "id, team_id, actor_id, action, target_type, target_id, ip, user_agent, request_id, metadata, created_at",
+        ""
+      ],
+      actions: ["sync_actions", "team_id, device_id, client_action_id, user_id, result, created_at", ""]
+    }
+    /** INSERT text for `n` rows of `cols` columns; `mark(i)` is the driver's i-th placeholder (0-based). */
+    const multiText = ([table, cols, suffix], n, mark) => {
+      const width = cols.split(",").length
+      const tuples = []
+      for (let r = 0; r < n; r++) {
+        const marks = []
+        for (let c = 0; c < width; c++) marks.push(mark(r * width + c))
+        tuples.push(`(${marks.join(", ")})`)
+      }
+      return `INSERT INTO ${table} (${cols}) VALUES ${tuples.join(", ")}${suffix}`
+    }
+    const chunksOf = (rows, width) => {
+      const size = Math.floor(30_000 / width)
+      const out = []
+      for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size))
+      return out
+    }
 
     if (db.store === "sqlite") {
       const conn = new Database(db.filename)
@@ -977,15 +1093,67 @@ const main = async () => {
         }
         q.device.run(teamId, deviceId, userId, new Date().toISOString())
       })
+      const prepared = new Map()
+      const stmt = (key, n) => {
+        const id = `${key}:${n}`
+        let st = prepared.get(id)
+        if (st === undefined) {
+          st = conn.prepare(multiText(MULTI[key], n, () => "?"))
+          prepared.set(id, st)
+        }
+        return st
+      }
+      const seqBy = conn.prepare("UPDATE teams SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq")
+      const multiBatch = conn.transaction((events) => {
+        const last = seqBy.get(events.length, teamId).last_seq
+        const rows = planMulti(events, last - events.length, 0)
+        for (const key of Object.keys(MULTI)) {
+          const width = MULTI[key][1].split(",").length
+          for (const chunk of chunksOf(rows[key], width)) stmt(key, chunk.length).run(chunk.flat())
+        }
+        q.device.run(teamId, deviceId, userId, new Date().toISOString())
+      })
       const close = onCleanup("raw sqlite connection", () => conn.close())
-      return { run: async (events) => batch(events), close }
+      return { run: async (events) => (mode === "multi" ? multiBatch(events) : batch(events)), close }
     }
 
     const client = new pg.Client({ connectionString: db.url, application_name: "raw-bench" })
     await client.connect()
     client.on("error", () => undefined)
     const close = onCleanup("raw pg connection", () => client.end())
+    const runMulti = async (events) => {
+      await client.query("BEGIN")
+      try {
+        const last = Number(
+          (
+            await client.query("UPDATE teams SET last_seq = last_seq + $1 WHERE id = $2 RETURNING last_seq", [
+              events.length,
+              teamId
+            ])
+          ).rows[0].last_seq
+        )
+        const rows = planMulti(events, last - events.length, false)
+        for (const key of Object.keys(MULTI)) {
+          const width = MULTI[key][1].split(",").length
+          for (const chunk of chunksOf(rows[key], width)) {
+            await client.query(
+              multiText(MULTI[key], chunk.length, (i) => `$${i + 1}`),
+              chunk.flat()
+            )
+          }
+        }
+        await client.query(
+          "INSERT INTO devices (team_id, device_id, user_id, last_seen_at, last_pulled_seq) VALUES ($1, $2, $3, $4, 0) ON CONFLICT (team_id, device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at, user_id = excluded.user_id, last_pulled_seq = GREATEST(devices.last_pulled_seq, excluded.last_pulled_seq)",
+          [teamId, deviceId, userId, new Date().toISOString()]
+        )
+        await client.query("COMMIT")
+      } catch (e) {
+        await client.query("ROLLBACK").catch(() => undefined)
+        throw e
+      }
+    }
     const run = async (events) => {
+      if (mode === "multi") return runMulti(events)
       const requestId = randomUUID()
       await client.query("BEGIN")
       try {
@@ -1101,21 +1269,28 @@ const main = async () => {
     const murDb = await createDatabase(store)
     const mur = await startMur(murDb)
     const { token } = await setupTeam(mur.url)
-    // The scratch database for raw inserts: mur-server creates the schema, a user and a team,
-    // then stops.
-    const rawDb = await createDatabase(store)
-    const scratch = await startMur(rawDb)
-    const rawSetup = await setupTeam(scratch.url)
-    await scratch.stop()
-    const raw = await makeRaw(rawDb, rawSetup.team.id, rawSetup.user.id)
+    // The scratch databases for raw inserts: mur-server creates the schema, a user and a
+    // team, then stops. One per raw side, so that each starts from the same state.
+    const scratchSide = async (mode) => {
+      const db = await createDatabase(store)
+      const scratch = await startMur(db)
+      const setup = await setupTeam(scratch.url)
+      await scratch.stop()
+      return { db, writer: await makeRaw(db, setup.team.id, setup.user.id, mode) }
+    }
+    const sides = { raw: await scratchSide("rows"), multi: await scratchSide("multi") }
 
-    const times = { mur: [], raw: [] }
-    const cpu = { mur: 0, raw: 0 }
+    const times = { mur: [], raw: [], multi: [] }
+    const cpu = { mur: 0, raw: 0, multi: 0 }
+    const orders = [
+      ["mur", "raw", "multi"],
+      ["raw", "multi", "mur"],
+      ["multi", "mur", "raw"]
+    ]
     let murBad = null
     for (let b = 0; b < BATCHES; b++) {
       const events = pushEvents(b)
-      const order = b % 2 === 0 ? ["mur", "raw"] : ["raw", "mur"]
-      for (const side of order) {
+      for (const side of orders[b % orders.length]) {
         const before = process.cpuUsage()
         const started = performance.now()
         if (side === "mur") {
@@ -1124,45 +1299,46 @@ const main = async () => {
           const bad = res.results.filter((r) => r.status !== "applied")
           if (bad.length > 0 && murBad === null) murBad = `${bad.length} events not applied: ${JSON.stringify(bad[0])}`
         } else {
-          await raw.run(events)
-          times.raw.push(performance.now() - started)
+          await sides[side].writer.run(events)
+          times[side].push(performance.now() - started)
         }
         const used = process.cpuUsage(before)
         cpu[side] += used.user + used.system
       }
       log(
-        `  push ${store}: batch ${b + 1}/${BATCHES}: mur-server ${fmt(times.mur[b])} ms, raw ${fmt(times.raw[b])} ms\n`
+        `  push ${store}: batch ${b + 1}/${BATCHES}: mur-server ${fmt(times.mur[b])} ms, raw per row ${fmt(times.raw[b])} ms, raw multi-row ${fmt(times.multi[b])} ms\n`
       )
     }
-    await raw.close()
+    for (const side of Object.values(sides)) await side.writer.close()
     await mur.stop()
-    const [murRows, rawRows] = [await countRows(murDb), await countRows(rawDb)]
+    const murRows = await countRows(murDb)
+    const counts = { raw: await countRows(sides.raw.db), multi: await countRows(sides.multi.db) }
     await murDb.drop?.()
-    await rawDb.drop?.()
+    for (const side of Object.values(sides)) await side.db.drop?.()
     const sum = (a) => a.reduce((x, y) => x + y, 0)
     const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]
     const events = BATCHES * BATCH
-    const sameRows = JSON.stringify(murRows) === JSON.stringify(rawRows)
-    if (!sameRows)
+    let sameRows = true
+    for (const [side, rows] of Object.entries(counts)) {
+      if (JSON.stringify(murRows) === JSON.stringify(rows)) continue
+      sameRows = false
       notes.push(
-        `push ${store}: row counts differ: mur-server ${JSON.stringify(murRows)}, raw ${JSON.stringify(rawRows)}`
+        `push ${store}: row counts differ: mur-server ${JSON.stringify(murRows)}, ${side} ${JSON.stringify(rows)}`
       )
+    }
+    const figures = (side) => ({
+      eps: events / (sum(times[side]) / 1000),
+      batch_p50_ms: median(times[side]),
+      cpu_us_per_event: cpu[side] / events,
+      batches_ms: times[side].map(Math.round)
+    })
     return {
       ok: murBad === null && sameRows,
       failure: murBad,
       events,
-      mur: {
-        eps: events / (sum(times.mur) / 1000),
-        batch_p50_ms: median(times.mur),
-        cpu_us_per_event: cpu.mur / events,
-        batches_ms: times.mur.map(Math.round)
-      },
-      raw: {
-        eps: events / (sum(times.raw) / 1000),
-        batch_p50_ms: median(times.raw),
-        cpu_us_per_event: cpu.raw / events,
-        batches_ms: times.raw.map(Math.round)
-      },
+      mur: figures("mur"),
+      raw: figures("raw"),
+      multi: figures("multi"),
       rows: murRows
     }
   }
@@ -1313,17 +1489,21 @@ const main = async () => {
   }
 
   if (ONLY.includes("push")) {
-    log(`(b) push: ${BATCHES} pushes of ${BATCH} events per side and store, alternating\n`)
+    log(`(b) push: ${BATCHES} pushes of ${BATCH} events per side and store, order rotating\n`)
     const rows = [
       [
         "store",
         "mur-server events/s",
-        "raw events/s",
+        "raw per-row events/s",
         "ratio",
+        "raw multi-row events/s",
+        "ratio (multi-row)",
         "mur ms/batch p50",
-        "raw ms/batch p50",
+        "per-row ms/batch p50",
+        "multi-row ms/batch p50",
         "mur CPU µs/event",
-        "raw CPU µs/event"
+        "per-row CPU µs/event",
+        "multi-row CPU µs/event"
       ]
     ]
     for (const store of PUSH_STORES) {
@@ -1331,24 +1511,31 @@ const main = async () => {
       if (exiting) return 1
       results[`push_${store}`] = r
       if (r === null) {
-        rows.push([store, "failed", "", "", "", "", "", ""])
+        rows.push([store, "failed", "", "", "", "", "", "", "", "", "", ""])
         continue
       }
       if (!r.ok) failed = true
       if (r.failure) notes.push(`push ${store}: ${r.failure}`)
       const ratio = r.mur.eps / r.raw.eps
+      const ratioMulti = r.mur.eps / r.multi.eps
       rows.push([
         `${store}${r.ok ? "" : " (!)"}`,
         Math.round(r.mur.eps),
         Math.round(r.raw.eps),
         fmt(ratio, 3),
+        Math.round(r.multi.eps),
+        fmt(ratioMulti, 3),
         fmt(r.mur.batch_p50_ms),
         fmt(r.raw.batch_p50_ms),
+        fmt(r.multi.batch_p50_ms),
         fmt(r.mur.cpu_us_per_event),
-        fmt(r.raw.cpu_us_per_event)
+        fmt(r.raw.cpu_us_per_event),
+        fmt(r.multi.cpu_us_per_event)
       ])
+      const driver = store === "sqlite" ? "better-sqlite3" : "pg"
       summaries.push(
-        `Push ${store}: mur-server ${Math.round(r.mur.eps)} events/s, raw ${store === "sqlite" ? "better-sqlite3" : "pg"} ${Math.round(r.raw.eps)} events/s, ratio ${fmt(ratio, 3)} (target >= 0.5)`
+        `Push ${store}: mur-server ${Math.round(r.mur.eps)} events/s; raw ${driver} per row ${Math.round(r.raw.eps)} events/s, ratio ${fmt(ratio, 3)} (target >= 0.5); ` +
+          `raw ${driver} multi-row ${Math.round(r.multi.eps)} events/s, ratio ${fmt(ratioMulti, 3)}`
       )
     }
     sections.push(`(b) Push throughput, ${BATCHES} x ${BATCH} events (one transaction per batch)\n\n${table(rows)}`)
