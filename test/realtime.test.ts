@@ -170,6 +170,34 @@ describe.each(STORES)("realtime on %s", (store) => {
     a.close()
   })
 
+  it("after a burst of joins and leaves, every presence subscriber's last list is the final one", async () => {
+    const t = await makeTeam(server.url, 0, "Burst")
+    const watchers = await Promise.all(
+      ["w1", "w2"].map((device_id) => connect(server.url, { token: t.admin.token, device_id }))
+    )
+    for (const w of watchers) w.send({ type: "subscribe", channels: ["presence"] })
+    for (const w of watchers) await w.waitFor((m) => m.type === "presence" && m.online.length === 2)
+    // 25 devices join at once, then 10 of them leave at once.
+    const burst = await Promise.all(
+      Array.from({ length: 25 }, (_, i) => connect(server.url, { token: t.admin.token, device_id: `d${i}` }))
+    )
+    const full = await Promise.all(
+      watchers.map((w) => w.waitFor((m) => m.type === "presence" && m.online.length === 27))
+    )
+    for (const s of burst.slice(0, 10)) s.close()
+    const expected = ["w1", "w2", ...Array.from({ length: 15 }, (_, i) => `d${i + 10}`)].sort()
+    for (const [i, w] of watchers.entries()) {
+      const from = w.messages.indexOf(full[i]) + 1
+      const last = await w.waitFor((m) => m.type === "presence" && m.online.length === 17, 10_000, from)
+      expect(last.online.map((o: any) => o.device_id).sort()).toEqual(expected)
+      // Nothing stale arrives after it.
+      await new Promise((r) => setTimeout(r, 300))
+      const after = w.messages.slice(w.messages.indexOf(last) + 1).filter((m: any) => m.type === "presence")
+      for (const m of after) expect(m.online.length).toBe(17)
+    }
+    for (const s of [...watchers, ...burst.slice(10)]) s.close()
+  })
+
   it("drops a client that stays silent past the idle timeout", async () => {
     const t = await makeTeam(server.url, 0, "Idle")
     const s = await connect(server.url, { token: t.admin.token })

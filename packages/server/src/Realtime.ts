@@ -26,7 +26,8 @@ import {
 } from "@mur/core"
 import { StatRecord, type SyncEvent, type User } from "@mur/domain"
 import { Effect, Either, Fiber, type ManagedRuntime, ParseResult, Schedule, Schema, Stream } from "effect"
-import { type WebSocket, WebSocketServer } from "ws"
+import { WebSocket, WebSocketServer } from "ws"
+import { textFrame } from "./Frames.js"
 import type { Metrics } from "./Metrics.js"
 
 type Services = Auth | Teams | Sync | SyncLog | ChangeFeed | Presence | TeamRepo | Stats
@@ -52,6 +53,8 @@ const decodeStat = Schema.decodeUnknownEither(StatRecord)
 interface Conn {
   readonly id: string
   readonly ws: WebSocket
+  /** The socket under `ws`: ring events go to it as frames encoded once for every socket. */
+  readonly raw: Duplex
   readonly user: User
   readonly active: ActiveTeam
   readonly deviceId: string
@@ -67,10 +70,13 @@ interface TeamState {
   readonly conns: Set<Conn>
   /** Highest seq known to be committed. */
   head: number
-  /** Recent events as ready-to-send text, by seq (contiguous). */
-  ring: Array<{ seq: number; text: string }>
+  /** Recent events as ready-to-send WebSocket frames, by seq (contiguous). */
+  ring: Array<{ seq: number; frame: Buffer }>
   fetching: boolean
   again: boolean
+  /** A presence read is running; another notice came meanwhile. */
+  presenceBusy: boolean
+  presenceAgain: boolean
   /** The pending `stats_updated` send, and when the last one went out. */
   statsTimer: ReturnType<typeof setTimeout> | null
   statsSentAt: number
@@ -140,7 +146,17 @@ export const makeRealtime = (
   const teamState = (teamId: string): TeamState => {
     let t = teams.get(teamId)
     if (t === undefined) {
-      t = { conns: new Set(), head: 0, ring: [], fetching: false, again: false, statsTimer: null, statsSentAt: 0 }
+      t = {
+        conns: new Set(),
+        head: 0,
+        ring: [],
+        fetching: false,
+        again: false,
+        presenceBusy: false,
+        presenceAgain: false,
+        statsTimer: null,
+        statsSentAt: 0
+      }
       teams.set(teamId, t)
     }
     return t
@@ -154,6 +170,22 @@ export const makeRealtime = (
       return false
     }
     conn.ws.send(text)
+    return true
+  }
+
+  /**
+   * `send` for a frame from the ring, written straight to the socket. Safe beside `ws`'s own
+   * writes: each is a whole frame written synchronously, `ws` sends without a queue when
+   * compression is off, and `bufferedAmount` counts the socket's buffer, so the slow-consumer
+   * checks see these bytes too. Nothing is written once the socket is closing.
+   */
+  const sendFrame = (conn: Conn, frame: Buffer) => {
+    if (conn.closed || conn.ws.readyState !== WebSocket.OPEN) return false
+    if (conn.ws.bufferedAmount > maxBuffered * 4) {
+      closeConn(conn, 4008, `too slow: resume with after=${conn.cursor}`)
+      return false
+    }
+    conn.raw.write(frame)
     return true
   }
 
@@ -198,7 +230,7 @@ export const makeRealtime = (
       const first = team.ring[0]
       if (first === undefined || conn.cursor + 1 < first.seq) break
       const item = team.ring[conn.cursor + 1 - first.seq]
-      if (item === undefined || !send(conn, item.text)) break
+      if (item === undefined || !sendFrame(conn, item.frame)) break
       conn.cursor = item.seq
       sent += 1
     }
@@ -224,7 +256,7 @@ export const makeRealtime = (
         if (first !== undefined && conn.cursor + 1 >= first.seq) {
           const item = team.ring[conn.cursor + 1 - first.seq]
           if (item === undefined) break // not fetched yet: the next refresh pumps again
-          if (!send(conn, item.text)) return
+          if (!sendFrame(conn, item.frame)) return
           conn.cursor = item.seq
           metrics.increment("mur_sync_events_delivered_total")
           continue
@@ -273,7 +305,7 @@ export const makeRealtime = (
         const page = await run(SyncLog.pipe(Effect.flatMap((log) => log.afterWithActors(teamId, from, PAGE))))
         if (page.length > 0 && team.ring.length > 0 && page[0]!.event.seq !== from + 1) team.ring = []
         for (const { event, actorName } of page) {
-          team.ring.push({ seq: event.seq, text: eventMessage(event, actorName) })
+          team.ring.push({ seq: event.seq, frame: textFrame(eventMessage(event, actorName)) })
           if (event.seq > team.head) team.head = event.seq
         }
         if (team.ring.length > RING_SIZE) team.ring.splice(0, team.ring.length - RING_SIZE)
@@ -300,6 +332,39 @@ export const makeRealtime = (
     const text = JSON.stringify({ type: "presence", online })
     if (only !== undefined) send(only, text)
     else broadcast(teamId, text, (c) => c.channels.has("presence"))
+  }
+
+  /**
+   * Sends the team's presence list to its presence subscribers after a join or leave. One
+   * read at a time per team: notices that arrive meanwhile fold into one more read, so a
+   * burst of N joins (every client reconnecting after a restart) costs a few reads and
+   * broadcasts, not N. Every change is still followed by a list that includes it. Teams
+   * with no presence subscriber here read nothing.
+   */
+  const refreshPresence = async (teamId: string, team: TeamState) => {
+    if (team.presenceBusy) {
+      team.presenceAgain = true
+      return
+    }
+    team.presenceBusy = true
+    try {
+      do {
+        team.presenceAgain = false
+        let listening = false
+        for (const conn of team.conns) {
+          if (conn.channels.has("presence")) {
+            listening = true
+            break
+          }
+        }
+        if (!listening) break
+        await sendPresence(teamId)
+      } while (team.presenceAgain)
+    } catch (error) {
+      void run(Effect.logWarning("presence refresh failed", error)).catch(() => undefined)
+    } finally {
+      team.presenceBusy = false
+    }
   }
 
   /**
@@ -333,13 +398,7 @@ export const makeRealtime = (
         }
         return
       case "presence":
-        // Only teams with a presence subscriber here pay for reading the list.
-        for (const conn of team.conns) {
-          if (conn.channels.has("presence")) {
-            void sendPresence(notice.teamId).catch(() => undefined)
-            break
-          }
-        }
+        void refreshPresence(notice.teamId, team)
         return
       case "member":
         if (notice.joined) {
@@ -546,16 +605,17 @@ export const makeRealtime = (
           return httpError(socket, 503, "unavailable", "Try again shortly")
         }
         const { user, active, deviceId } = result.right
-        wss.handleUpgrade(req, socket, head, (ws) => accept(ws, user, active, deviceId))
+        wss.handleUpgrade(req, socket, head, (ws) => accept(ws, socket, user, active, deviceId))
       },
       () => httpError(socket, 503, "unavailable", "Try again shortly")
     )
   }
 
-  const accept = (ws: WebSocket, user: User, active: ActiveTeam, deviceId: string | null) => {
+  const accept = (ws: WebSocket, raw: Duplex, user: User, active: ActiveTeam, deviceId: string | null) => {
     const conn: Conn = {
       id: randomUUID(),
       ws,
+      raw,
       user,
       active,
       deviceId: deviceId ?? `ws-${user.id}`,
