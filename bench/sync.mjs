@@ -1121,9 +1121,23 @@ const main = async () => {
     await client.connect()
     client.on("error", () => undefined)
     const close = onCleanup("raw pg connection", () => client.end())
-    const runMulti = async (events) => {
+    /** One batch: BEGIN, `body`, the devices upsert, COMMIT (ROLLBACK on failure). */
+    const inBatch = async (body) => {
       await client.query("BEGIN")
       try {
+        await body()
+        await client.query(
+          "INSERT INTO devices (team_id, device_id, user_id, last_seen_at, last_pulled_seq) VALUES ($1, $2, $3, $4, 0) ON CONFLICT (team_id, device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at, user_id = excluded.user_id, last_pulled_seq = GREATEST(devices.last_pulled_seq, excluded.last_pulled_seq)",
+          [teamId, deviceId, userId, new Date().toISOString()]
+        )
+        await client.query("COMMIT")
+      } catch (e) {
+        await client.query("ROLLBACK").catch(() => undefined)
+        throw e
+      }
+    }
+    const runMulti = (events) =>
+      inBatch(async () => {
         const last = Number(
           (
             await client.query("UPDATE teams SET last_seq = last_seq + $1 WHERE id = $2 RETURNING last_seq", [
@@ -1142,21 +1156,10 @@ const main = async () => {
             )
           }
         }
-        await client.query(
-          "INSERT INTO devices (team_id, device_id, user_id, last_seen_at, last_pulled_seq) VALUES ($1, $2, $3, $4, 0) ON CONFLICT (team_id, device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at, user_id = excluded.user_id, last_pulled_seq = GREATEST(devices.last_pulled_seq, excluded.last_pulled_seq)",
-          [teamId, deviceId, userId, new Date().toISOString()]
-        )
-        await client.query("COMMIT")
-      } catch (e) {
-        await client.query("ROLLBACK").catch(() => undefined)
-        throw e
-      }
-    }
-    const run = async (events) => {
-      if (mode === "multi") return runMulti(events)
-      const requestId = randomUUID()
-      await client.query("BEGIN")
-      try {
+      })
+    const runRows = (events) =>
+      inBatch(async () => {
+        const requestId = randomUUID()
         for (const ev of events) {
           const seq = Number(
             (await client.query("UPDATE teams SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq", [teamId]))
@@ -1225,16 +1228,8 @@ const main = async () => {
             ]
           )
         }
-        await client.query(
-          "INSERT INTO devices (team_id, device_id, user_id, last_seen_at, last_pulled_seq) VALUES ($1, $2, $3, $4, 0) ON CONFLICT (team_id, device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at, user_id = excluded.user_id, last_pulled_seq = GREATEST(devices.last_pulled_seq, excluded.last_pulled_seq)",
-          [teamId, deviceId, userId, new Date().toISOString()]
-        )
-        await client.query("COMMIT")
-      } catch (e) {
-        await client.query("ROLLBACK").catch(() => undefined)
-        throw e
-      }
-    }
+      })
+    const run = (events) => (mode === "multi" ? runMulti(events) : runRows(events))
     return { run, close }
   }
 
