@@ -219,7 +219,7 @@ export class Sync extends Effect.Service<Sync>()("@mur/core/Sync", {
     const applyBatch = (user: User, active: ActiveTeam, deviceId: string, prepared: ReadonlyArray<Prepared>) =>
       feed.transaction(applyAll(user, active, deviceId, prepared)).pipe(
         Effect.catchIf(
-          (e) => prepared.length > 1 && isUniqueViolation(e),
+          isUniqueViolation,
           () =>
             Effect.gen(function* () {
               const results: Array<PushResult> = []
