@@ -218,30 +218,28 @@ export class Sync extends Effect.Service<Sync>()("@mur/core/Sync", {
      */
     const applyBatch = (user: User, active: ActiveTeam, deviceId: string, prepared: ReadonlyArray<Prepared>) =>
       feed.transaction(applyAll(user, active, deviceId, prepared)).pipe(
-        Effect.catchIf(
-          isUniqueViolation,
-          () =>
-            Effect.gen(function* () {
-              const results: Array<PushResult> = []
-              for (const p of prepared) {
-                const one = yield* feed.transaction(applyAll(user, active, deviceId, [p])).pipe(
-                  Effect.catchIf(isUniqueViolation, () =>
-                    Effect.succeed({
-                      results: [
-                        rejected(
-                          p._tag === "event" ? p.event.client_action_id : null,
-                          "invalid_request",
-                          "pattern_id or name is already used by another pattern"
-                        )
-                      ],
-                      lastSeq: 0
-                    })
-                  )
+        Effect.catchIf(isUniqueViolation, () =>
+          Effect.gen(function* () {
+            const results: Array<PushResult> = []
+            for (const p of prepared) {
+              const one = yield* feed.transaction(applyAll(user, active, deviceId, [p])).pipe(
+                Effect.catchIf(isUniqueViolation, () =>
+                  Effect.succeed({
+                    results: [
+                      rejected(
+                        p._tag === "event" ? p.event.client_action_id : null,
+                        "invalid_request",
+                        "pattern_id or name is already used by another pattern"
+                      )
+                    ],
+                    lastSeq: 0
+                  })
                 )
-                results.push(...one.results)
-              }
-              return { results, lastSeq: yield* log.lastSeq(active.team.id) }
-            })
+              )
+              results.push(...one.results)
+            }
+            return { results, lastSeq: yield* log.lastSeq(active.team.id) }
+          })
         )
       )
 
