@@ -119,6 +119,10 @@ describe.each(STORES)("auth on %s", (store) => {
       expect(me.status).toBe(200)
       const r2 = await request(base, "POST", "/auth/refresh", { body: { refresh_token: r1.json.refresh_token } })
       expect(r2.status).toBe(200)
+      // Every access token is its own, even when signed in the same second as the last.
+      const access = [reg.json.access_token, r1.json.access_token, r2.json.access_token]
+      expect(new Set(access).size).toBe(3)
+      expect(new Set(access.map((t) => decodePayload(t).jti)).size).toBe(3)
     })
 
     it("treats a reused refresh token as theft: 401 token_reused and the whole login revoked", async () => {

@@ -1,4 +1,5 @@
 /** HS256 access tokens (JWT) through `jose`; nothing but HS256 is ever accepted. */
+import { randomUUID } from "node:crypto"
 import { Effect, Redacted } from "effect"
 import { errors, jwtVerify, SignJWT } from "jose"
 import { EngineConfig } from "./Config.js"
@@ -33,6 +34,9 @@ export class AccessTokens extends Effect.Service<AccessTokens>()("@mur/core/Acce
           .setProtectedHeader({ alg: "HS256", typ: "JWT" })
           .setSubject(claims.userId)
           .setIssuer(ISSUER)
+          // Unique per token: two tokens of one login signed in the same second (a refresh
+          // right after login) would otherwise be the same string.
+          .setJti(randomUUID())
           .setIssuedAt()
           .setExpirationTime(Math.floor(Date.now() / 1000) + ttl)
           .sign(key)
