@@ -4,7 +4,7 @@ import { join } from "node:path"
 import { expect } from "vitest"
 import { childEnv, ROOT } from "./server.js"
 
-export const MUR_BIN = join(ROOT, "apps", "mur", "dist", "bin.js")
+export const MUR_BIN = join(ROOT, "apps", "mur", "dist", "mur.mjs")
 
 export interface Run {
   readonly code: number | null

@@ -1,3 +1,3 @@
 #!/usr/bin/env node
 // Launcher kept in git so npm can link the command before `prepare` has built dist/.
-import "../dist/bin.js"
+import "../dist/mur.mjs"
