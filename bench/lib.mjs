@@ -1,9 +1,13 @@
 // What every benchmark script shares: a cleanup registry that runs in reverse even on
-// failure or a signal, a whole-run time budget, and fresh databases that are dropped after.
+// failure or a signal, a whole-run time budget, fresh databases that are dropped after, and
+// the options of an in-process mur-server.
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Storage } from "@mur/core"
+import { startServer } from "@mur/server"
+import { Redacted } from "effect"
 import pg from "pg"
 
 export const PG_ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
@@ -84,4 +88,42 @@ export const createDatabase = async (store) => {
   const url = new URL(PG_ADMIN_URL)
   url.pathname = `/${name}`
   return { url: url.toString(), name }
+}
+
+/** Connections of mur-server's PostgreSQL pool, and of the bare baselines' pools. */
+export const POOL_SIZE = 10
+
+/** A JWT secret for one benchmark run. */
+export const benchSecret = () => `bench-secret-${randomBytes(24).toString("hex")}`
+
+/**
+ * `startServer` options for an in-process mur-server on `db`: an ephemeral port, no logs, no
+ * rate limits, sign-up open, cheap bcrypt. `extra` adds or overrides top-level options.
+ */
+export const murOptions = (db, { secret, poolSize = POOL_SIZE, accessTokenTtlSeconds = 900, ...extra }) => {
+  const database = Storage.parseDatabaseUrl(db.url)
+  if ("error" in database) throw new Error(database.error)
+  return {
+    port: 0,
+    host: "127.0.0.1",
+    database: database.dialect === "pg" ? { ...database, maxConnections: poolSize } : database,
+    logLevel: "none",
+    rateLimits: { auth: 0, user: 0, team: 0 },
+    ...extra,
+    engine: {
+      jwtSecret: Redacted.make(secret),
+      bcryptCost: 10,
+      allowSignup: true,
+      baseUrl: "http://localhost",
+      accessTokenTtlSeconds,
+      refreshTokenTtlSeconds: 604800
+    }
+  }
+}
+
+/** An in-process mur-server on `db`, closed at cleanup. */
+export const startMur = async (db, options) => {
+  const running = await startServer(murOptions(db, options))
+  onCleanup(`mur-server ${db.store}`, () => running.close(1000))
+  return running
 }

@@ -25,14 +25,12 @@
 // sides once and the answers must match (same total, same ids in the same order); when
 // PatternRepo's SQL changes, this check fails until the baseline here follows it.
 
-import { randomBytes, randomUUID } from "node:crypto"
+import { randomUUID } from "node:crypto"
 import { performance } from "node:perf_hooks"
-import { ftsQuery, Storage } from "@mur/core"
-import { startServer } from "@mur/server"
+import { ftsQuery } from "@mur/core"
 import Database from "better-sqlite3"
-import { Redacted } from "effect"
 import pg from "pg"
-import { cleanupAll, createDatabase, isExiting, onCleanup, setBudget } from "./lib.mjs"
+import { benchSecret, cleanupAll, createDatabase, isExiting, onCleanup, setBudget, startMur } from "./lib.mjs"
 
 const PATTERNS = Number(process.env.BENCH_SEARCH_PATTERNS ?? 10_000)
 const QUERIES = Number(process.env.BENCH_SEARCH_QUERIES ?? 300)
@@ -43,8 +41,7 @@ const STORES = (process.env.BENCH_STORES ?? "sqlite,postgres")
   .split(",")
   .map((s) => s.trim())
   .filter(Boolean)
-const SECRET = `bench-secret-${randomBytes(24).toString("hex")}`
-const POOL_SIZE = 10
+const SECRET = benchSecret()
 const PAGE_LIMIT = 20
 
 for (const s of STORES) if (s !== "sqlite" && s !== "postgres") throw new Error(`unknown store ${s}`)
@@ -56,28 +53,6 @@ if (SEED !== "api" && SEED !== "db") throw new Error("BENCH_SEARCH_SEED must be 
 // Whole-run bound: per store, 90 s of seeding at most plus the searches.
 const budgetMs = STORES.length * (120 + ((QUERIES + WARMUP) * 2 * 50) / 1000) * 1000
 setBudget(budgetMs)
-
-const startMur = async (store, db) => {
-  const database = Storage.parseDatabaseUrl(db.url)
-  if ("error" in database) throw new Error(database.error)
-  const running = await startServer({
-    port: 0,
-    host: "127.0.0.1",
-    database: database.dialect === "pg" ? { ...database, maxConnections: POOL_SIZE } : database,
-    logLevel: "none",
-    rateLimits: { auth: 0, user: 0, team: 0 },
-    engine: {
-      jwtSecret: Redacted.make(SECRET),
-      bcryptCost: 10,
-      allowSignup: true,
-      baseUrl: "http://localhost",
-      accessTokenTtlSeconds: 900,
-      refreshTokenTtlSeconds: 604800
-    }
-  })
-  onCleanup(`mur-server ${store}`, () => running.close(1000))
-  return running
-}
 
 const call = async (baseUrl, method, path, token, body) => {
   const res = await fetch(baseUrl + path, {
@@ -305,7 +280,7 @@ const summarise = (ms) => {
 
 const benchStore = async (store) => {
   const db = await createDatabase(store)
-  const mur = await startMur(store, db)
+  const mur = await startMur(db, { secret: SECRET })
   const reg = expectStatus(
     await call(mur.url, "POST", "/auth/register", undefined, {
       email: "bench@example.com",

@@ -17,18 +17,25 @@
 //                      (default postgres://postgres@127.0.0.1:5432/test)
 
 import { spawn } from "node:child_process"
-import { randomBytes, randomUUID } from "node:crypto"
+import { randomUUID } from "node:crypto"
 import { createServer } from "node:http"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { isDeepStrictEqual } from "node:util"
-import { Storage } from "@mur/core"
-import { startServer } from "@mur/server"
 import Database from "better-sqlite3"
-import { Redacted } from "effect"
 import { jwtVerify } from "jose"
 import pg from "pg"
-import { cleanupAll, createDatabase, isExiting, onBeforeCleanup, onCleanup, setBudget } from "./lib.mjs"
+import {
+  benchSecret,
+  cleanupAll,
+  createDatabase,
+  isExiting,
+  onBeforeCleanup,
+  onCleanup,
+  POOL_SIZE,
+  setBudget,
+  startMur
+} from "./lib.mjs"
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
@@ -42,9 +49,8 @@ const STORES = (process.env.BENCH_STORES ?? "sqlite,postgres")
   .map((s) => s.trim())
   .filter(Boolean)
 const ONLY = process.env.BENCH_ONLY ?? ""
-const SECRET = `bench-secret-${randomBytes(24).toString("hex")}`
+const SECRET = benchSecret()
 const ISSUER = "mur-server"
-const POOL_SIZE = 10
 
 for (const s of STORES) if (s !== "sqlite" && s !== "postgres") throw new Error(`unknown store ${s}`)
 if (ONLY !== "" && ONLY !== "mur" && ONLY !== "bare") throw new Error(`BENCH_ONLY must be mur or bare`)
@@ -216,28 +222,6 @@ const startBare = async (store, db) => {
 // ---------------------------------------------------------------------------------------
 // mur-server, in-process through the library
 
-const startMur = async (store, db) => {
-  const database = Storage.parseDatabaseUrl(db.url)
-  if ("error" in database) throw new Error(database.error)
-  const running = await startServer({
-    port: 0,
-    host: "127.0.0.1",
-    database: database.dialect === "pg" ? { ...database, maxConnections: POOL_SIZE } : database,
-    logLevel: "none",
-    rateLimits: { auth: 0, user: 0, team: 0 },
-    engine: {
-      jwtSecret: Redacted.make(SECRET),
-      bcryptCost: 10,
-      allowSignup: true,
-      baseUrl: "http://localhost",
-      accessTokenTtlSeconds: 900,
-      refreshTokenTtlSeconds: 604800
-    }
-  })
-  onCleanup(`mur-server ${store}`, () => running.close(1000))
-  return running
-}
-
 const register = async (baseUrl) => {
   const res = await fetch(`${baseUrl}/auth/register`, {
     method: "POST",
@@ -300,7 +284,7 @@ const runLoad = (url, token, seconds, warmup) =>
 
 const benchStore = async (store) => {
   const db = await createDatabase(store)
-  const mur = await startMur(store, db)
+  const mur = await startMur(db, { secret: SECRET })
   const token = await register(mur.url)
   const servers = { mur: mur.url }
   if (SIDES.includes("bare")) {

@@ -23,14 +23,20 @@
 //                            (default postgres://postgres@127.0.0.1:5432/test)
 //   BENCH_JSON               also print all results as JSON
 
-import { randomBytes, randomUUID } from "node:crypto"
+import { randomUUID } from "node:crypto"
 import { performance } from "node:perf_hooks"
-import { Storage } from "@mur/core"
-import { startServer } from "@mur/server"
 import Database from "better-sqlite3"
-import { Redacted } from "effect"
 import pg from "pg"
-import { cleanupAll, createDatabase, isExiting, onCleanup, setBudget } from "./lib.mjs"
+import {
+  benchSecret,
+  cleanupAll,
+  createDatabase,
+  isExiting,
+  onCleanup,
+  POOL_SIZE,
+  setBudget,
+  startMur
+} from "./lib.mjs"
 
 const ROWS = Number(process.env.BENCH_STATS_ROWS ?? 1_000_000)
 const MEMBERS = Number(process.env.BENCH_STATS_MEMBERS ?? 50)
@@ -43,8 +49,7 @@ const STORES = (process.env.BENCH_STORES ?? "sqlite,postgres")
   .split(",")
   .map((s) => s.trim())
   .filter(Boolean)
-const SECRET = `bench-secret-${randomBytes(24).toString("hex")}`
-const POOL_SIZE = 10
+const SECRET = benchSecret()
 const TOOLS = ["claude", "codex", "gemini", "aider", "cursor"]
 const DAY_MS = 86_400_000
 const TARGET_P99_MS = 50
@@ -58,30 +63,6 @@ if (INGEST % (2 * BATCH) !== 0) throw new Error(`BENCH_STATS_INGEST must be a mu
 // Whole-run bound: per store, seeding (about 40 µs a row at most), ingest and queries.
 const budgetMs = STORES.length * (60 + ROWS / 25_000 + INGEST / 500 + ((QUERIES + WARMUP) * 2 * 60) / 1000) * 1000
 setBudget(budgetMs)
-
-const startMur = async (store, db) => {
-  const database = Storage.parseDatabaseUrl(db.url)
-  if ("error" in database) throw new Error(database.error)
-  const running = await startServer({
-    port: 0,
-    host: "127.0.0.1",
-    database: database.dialect === "pg" ? { ...database, maxConnections: POOL_SIZE } : database,
-    logLevel: "none",
-    rateLimits: { auth: 0, user: 0, team: 0 },
-    // The purge would find nothing to do; keep the measured runs free of it.
-    jobs: { enabled: false },
-    engine: {
-      jwtSecret: Redacted.make(SECRET),
-      bcryptCost: 10,
-      allowSignup: true,
-      baseUrl: "http://localhost",
-      accessTokenTtlSeconds: 900,
-      refreshTokenTtlSeconds: 604800
-    }
-  })
-  onCleanup(`mur-server ${store}`, () => running.close(1000))
-  return running
-}
 
 const call = async (baseUrl, method, path, token, body) => {
   const res = await fetch(baseUrl + path, {
@@ -368,7 +349,7 @@ const summarise = (ms) => {
 
 const benchStore = async (store) => {
   const db = await createDatabase(store)
-  const mur = await startMur(store, db)
+  const mur = await startMur(db, { secret: SECRET, jobs: { enabled: false } })
   const reg = expectStatus(
     await call(mur.url, "POST", "/auth/register", undefined, {
       email: "bench@example.com",

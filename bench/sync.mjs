@@ -503,10 +503,10 @@ process.on("SIGINT", () => abort(130, "interrupted; cleaning up"))
 process.on("SIGTERM", () => abort(143, "terminated; cleaning up"))
 
 const main = async () => {
-  const { Storage } = await import("@mur/core")
   const { startServer } = await import("@mur/server")
   const { default: Database } = await import("better-sqlite3")
-  const { Redacted } = await import("effect")
+  // Loaded here, not at the top: the client child processes of this script need none of it.
+  const { murOptions } = await import("./lib.mjs")
   const { default: pg } = await import("pg")
   const { WebSocketServer } = await import("ws")
 
@@ -627,23 +627,9 @@ const main = async () => {
   }
 
   const startMur = async (db) => {
-    const database = Storage.parseDatabaseUrl(db.url)
-    if ("error" in database) throw new Error(database.error)
-    const running = await startServer({
-      port: 0,
-      host: "127.0.0.1",
-      database: database.dialect === "pg" ? { ...database, maxConnections: POOL_SIZE } : database,
-      logLevel: "none",
-      rateLimits: { auth: 0, user: 0, team: 0 },
-      engine: {
-        jwtSecret: Redacted.make(SECRET),
-        bcryptCost: 10,
-        allowSignup: true,
-        baseUrl: "http://localhost",
-        accessTokenTtlSeconds: 3600,
-        refreshTokenTtlSeconds: 604800
-      }
-    })
+    const running = await startServer(
+      murOptions(db, { secret: SECRET, poolSize: POOL_SIZE, accessTokenTtlSeconds: 3600 })
+    )
     const stop = onCleanup(`mur-server ${db.store}`, () => running.close(1000))
     return { ...running, stop }
   }
