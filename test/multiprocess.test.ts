@@ -117,6 +117,18 @@ describe("two server processes on one PostgreSQL database", () => {
     await request(a.url, "DELETE", `/api/team/members/${member.id}`, { token: t.admin.token })
     expect((await s.closed).code).toBe(4403)
   })
+
+  it("a logout through process A closes that login's sockets held by process B", async () => {
+    const t = await makeTeam(a.url, 0, "Logout")
+    const login = await request(a.url, "POST", "/auth/login", {
+      body: { email: t.admin.email, password: "test password" }
+    })
+    const s = await connect(b.url, { token: login.json.access_token })
+    s.send({ type: "subscribe", channels: ["patterns"] })
+    await s.waitFor((m) => m.type === "subscribed")
+    await request(a.url, "POST", "/auth/logout", { body: { refresh_token: login.json.refresh_token } })
+    expect((await s.closed).code).toBe(4401)
+  })
 })
 
 describe.each(STORES)("kill -9 in the middle of pushes on %s", (store) => {

@@ -156,6 +156,55 @@ describe.each(STORES)("realtime on %s", (store) => {
     adminSocket.close()
   })
 
+  it("closes with 4401 the sockets of a login that logs out or is revoked for reuse, and of a revoked API key; other logins keep theirs", async () => {
+    const t = await makeTeam(server.url, 0, "Revocation")
+    const login = async () => {
+      const r = await request(server.url, "POST", "/auth/login", {
+        body: { email: t.admin.email, password: "test password" }
+      })
+      expect(r.status, r.text).toBe(200)
+      return { access: r.json.access_token as string, refresh: r.json.refresh_token as string }
+    }
+    const open = async (token: string) => {
+      const s = await connect(server.url, { token })
+      s.send({ type: "subscribe", channels: ["patterns"] })
+      await s.waitFor((m) => m.type === "subscribed")
+      return s
+    }
+    const key = await request(server.url, "POST", "/api/keys", { token: t.admin.token, body: { name: "ws" } })
+    expect(key.status, key.text).toBe(201)
+    const [a, b] = [await login(), await login()]
+    const [byA, byA2, byB, byKey, byFirst] = [
+      await open(a.access),
+      await open(a.access),
+      await open(b.access),
+      await open(key.json.token),
+      await open(t.admin.token)
+    ]
+
+    expect((await request(server.url, "POST", "/auth/logout", { body: { refresh_token: a.refresh } })).status).toBe(200)
+    expect(await byA.closed).toMatchObject({ code: 4401 })
+    expect(await byA2.closed).toMatchObject({ code: 4401 })
+    await expect(connect(server.url, { token: a.access })).rejects.toMatchObject({ status: 401 })
+
+    expect((await request(server.url, "DELETE", `/api/keys/${key.json.key.id}`, { token: b.access })).status).toBe(200)
+    expect(await byKey.closed).toMatchObject({ code: 4401 })
+
+    // Presenting a rotated refresh token again revokes the whole login it belongs to.
+    const rotated = await request(server.url, "POST", "/auth/refresh", { body: { refresh_token: b.refresh } })
+    expect(rotated.status, rotated.text).toBe(200)
+    const reused = await request(server.url, "POST", "/auth/refresh", { body: { refresh_token: b.refresh } })
+    expect(reused.json.error.code).toBe("token_reused")
+    expect(await byB.closed).toMatchObject({ code: 4401 })
+
+    // The registration's own login was never revoked: its socket still gets the team's events.
+    await create(server.url, t.admin.token, "still-here")
+    expect(await byFirst.waitFor((m) => m.type === "pattern_created")).toMatchObject({
+      pattern: { name: "still-here" }
+    })
+    byFirst.close()
+  })
+
   it("tells the presence channel who is online, as people come and go", async () => {
     const t = await makeTeam(server.url, 1, "Presence")
     const a = await connect(server.url, { token: t.admin.token, device_id: "desk" })

@@ -9,6 +9,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { type ApiKey, NotFound, Unauthorized, type User } from "@mur/domain"
 import { Effect, Option } from "effect"
 import { AuditLog } from "./AuditLog.js"
+import { ChangeFeed } from "./ChangeFeed.js"
 import { addSeconds, newId, now, sha256 } from "./rows.js"
 import { toUser } from "./UserRepo.js"
 
@@ -40,6 +41,7 @@ export class ApiKeys extends Effect.Service<ApiKeys>()("@mur/core/ApiKeys", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const audit = yield* AuditLog
+    const feed = yield* ChangeFeed
 
     const create = (
       user: User,
@@ -103,7 +105,8 @@ export class ApiKeys extends Effect.Service<ApiKeys>()("@mur/core/ApiKeys", {
           targetId: id,
           metadata: { name: rows[0]!.name }
         })
-      }).pipe(sql.withTransaction)
+        yield* feed.publish({ kind: "revoked", credential: "api_key", id })
+      }).pipe(feed.transaction)
 
     /** The user behind a key; revoked, unknown and expired keys are refused. */
     const authenticate = (token: string): Effect.Effect<{ user: User; keyId: string }, Unauthorized | SqlError> =>

@@ -21,6 +21,7 @@ import { Effect, Option } from "effect"
 import { AccessTokens } from "./AccessTokens.js"
 import { ApiKeys, isApiKey } from "./ApiKeys.js"
 import { AuditLog } from "./AuditLog.js"
+import { ChangeFeed } from "./ChangeFeed.js"
 import { EngineConfig } from "./Config.js"
 import { Passwords } from "./Passwords.js"
 import { RequestInfo } from "./RequestInfo.js"
@@ -49,6 +50,14 @@ export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
     const tokens = yield* AccessTokens
     const audit = yield* AuditLog
     const apiKeys = yield* ApiKeys
+    const feed = yield* ChangeFeed
+
+    /** Ends a login; once committed, every socket opened with one of its tokens is closed. */
+    const revokeSession = (sessionId: string, at: string, reason: string) =>
+      Effect.zipRight(
+        sessions.revokeSession(sessionId, at, reason),
+        feed.publish({ kind: "revoked", credential: "session", id: sessionId })
+      )
 
     const newRefreshToken = () => randomBytes(32).toString("base64url")
 
@@ -144,7 +153,7 @@ export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
             return { _tag: "expired" } as const
           const rotated = token.rotated_at === null && (yield* sessions.markRotated(tokenHash, at))
           if (!rotated) {
-            yield* sessions.revokeSession(token.session_id, at, "token_reused")
+            yield* revokeSession(token.session_id, at, "token_reused")
             yield* audit.record({
               action: "auth.token_reused",
               actorId: token.user_id,
@@ -161,7 +170,7 @@ export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
             expires_at: addSeconds(at, config.refreshTokenTtlSeconds)
           })
           return { _tag: "ok", userId: token.user_id, sessionId: token.session_id, next } as const
-        }).pipe(sql.withTransaction)
+        }).pipe(feed.transaction)
         switch (outcome._tag) {
           case "invalid":
             return yield* unauthorized("Unknown or revoked refresh token")
@@ -184,14 +193,14 @@ export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
         const token = found.value
         if (token.revoked_at !== null) return
         yield* Effect.zipRight(
-          sessions.revokeSession(token.session_id, now(), "logout"),
+          revokeSession(token.session_id, now(), "logout"),
           audit.record({
             action: "auth.logout",
             actorId: token.user_id,
             targetType: "session",
             targetId: token.session_id
           })
-        ).pipe(sql.withTransaction)
+        ).pipe(feed.transaction)
       })
 
     /** Starts a new login for a user already proven some other way (device login). */

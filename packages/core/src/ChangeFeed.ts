@@ -21,6 +21,8 @@ export type Notice =
   | { readonly kind: "presence"; readonly teamId: string }
   /** Usage stats of a team changed. */
   | { readonly kind: "stats"; readonly teamId: string }
+  /** A login (all its tokens) or an API key was revoked: sockets opened with it must close. */
+  | { readonly kind: "revoked"; readonly credential: "session" | "api_key"; readonly id: string }
 
 const CHANNEL = "mur_changes"
 
@@ -42,27 +44,35 @@ export class ChangeFeed extends Context.Tag("@mur/core/ChangeFeed")<
   }
 >() {}
 
-const encode = (n: Notice): string =>
-  n.kind === "events"
-    ? `e|${n.teamId}|${n.seq}`
-    : n.kind === "member"
-      ? `m|${n.teamId}|${n.userId}|${n.joined ? 1 : 0}`
-      : n.kind === "presence"
-        ? `p|${n.teamId}`
-        : `s|${n.teamId}`
+const encode = (n: Notice): string => {
+  switch (n.kind) {
+    case "events":
+      return `e|${n.teamId}|${n.seq}`
+    case "member":
+      return `m|${n.teamId}|${n.userId}|${n.joined ? 1 : 0}`
+    case "presence":
+      return `p|${n.teamId}`
+    case "stats":
+      return `s|${n.teamId}`
+    case "revoked":
+      return `r|${n.credential === "session" ? "s" : "k"}|${n.id}`
+  }
+}
 
 const decode = (s: string): Notice | null => {
-  const [k, teamId, a, b] = s.split("|")
-  if (teamId === undefined) return null
+  const [k, first, a, b] = s.split("|")
+  if (first === undefined) return null
   switch (k) {
     case "e":
-      return { kind: "events", teamId, seq: Number(a) }
+      return { kind: "events", teamId: first, seq: Number(a) }
     case "m":
-      return a === undefined ? null : { kind: "member", teamId, userId: a, joined: b === "1" }
+      return a === undefined ? null : { kind: "member", teamId: first, userId: a, joined: b === "1" }
     case "p":
-      return { kind: "presence", teamId }
+      return { kind: "presence", teamId: first }
     case "s":
-      return { kind: "stats", teamId }
+      return { kind: "stats", teamId: first }
+    case "r":
+      return a === undefined ? null : { kind: "revoked", credential: first === "s" ? "session" : "api_key", id: a }
     default:
       return null
   }

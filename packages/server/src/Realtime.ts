@@ -56,6 +56,8 @@ interface Conn {
   /** The socket under `ws`: ring events go to it as frames encoded once for every socket. */
   readonly raw: Duplex
   readonly user: User
+  /** What the socket was opened with: `session:<id>` (access token) or `api_key:<id>`. */
+  readonly credential: string
   readonly active: ActiveTeam
   readonly deviceId: string
   channels: Set<string>
@@ -389,6 +391,13 @@ export const makeRealtime = (
   }
 
   const onNotice = (notice: Notice) => {
+    if (notice.kind === "revoked") {
+      const credential = `${notice.credential}:${notice.id}`
+      for (const conn of conns) {
+        if (conn.credential === credential) closeConn(conn, 4401, "credentials revoked")
+      }
+      return
+    }
     const team = teams.get(notice.teamId)
     if (team === undefined) return
     switch (notice.kind) {
@@ -583,7 +592,12 @@ export const makeRealtime = (
         const teams = yield* Teams
         const principal = yield* auth.authenticate(token)
         const active = yield* teams.resolveActive(principal.user, named)
-        return { user: principal.user, active, deviceId: deviceParam && deviceParam.length <= 128 ? deviceParam : null }
+        return {
+          user: principal.user,
+          credential: principal.apiKeyId !== null ? `api_key:${principal.apiKeyId}` : `session:${principal.sessionId}`,
+          active,
+          deviceId: deviceParam && deviceParam.length <= 128 ? deviceParam : null
+        }
       }).pipe(Effect.either)
     )
   }
@@ -604,19 +618,27 @@ export const makeRealtime = (
           if (e._tag === "InvalidRequest") return httpError(socket, 400, e.code, e.message)
           return httpError(socket, 503, "unavailable", "Try again shortly")
         }
-        const { user, active, deviceId } = result.right
-        wss.handleUpgrade(req, socket, head, (ws) => accept(ws, socket, user, active, deviceId))
+        const { user, credential, active, deviceId } = result.right
+        wss.handleUpgrade(req, socket, head, (ws) => accept(ws, socket, user, credential, active, deviceId))
       },
       () => httpError(socket, 503, "unavailable", "Try again shortly")
     )
   }
 
-  const accept = (ws: WebSocket, raw: Duplex, user: User, active: ActiveTeam, deviceId: string | null) => {
+  const accept = (
+    ws: WebSocket,
+    raw: Duplex,
+    user: User,
+    credential: string,
+    active: ActiveTeam,
+    deviceId: string | null
+  ) => {
     const conn: Conn = {
       id: randomUUID(),
       ws,
       raw,
       user,
+      credential,
       active,
       deviceId: deviceId ?? `ws-${user.id}`,
       channels: new Set(),
