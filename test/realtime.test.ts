@@ -112,6 +112,35 @@ describe.each(STORES)("realtime on %s", (store) => {
     for (const s of [writer, reader, stranger]) s.close()
   })
 
+  it("handles a socket's messages in the order they were sent, also when sent without waiting", async () => {
+    const t = await makeTeam(server.url, 0, "Order")
+    const writer = await connect(server.url, { token: t.admin.token })
+    // Forty writes back to back (more than the server queues before it stops reading), each
+    // update depending on the create just before it, with a ping in the middle.
+    for (let i = 0; i < 20; i++) {
+      writer.send({
+        type: "pattern_created",
+        pattern: { name: `ord-${i}`, content: { v: 1 } },
+        client_action_id: `c${i}`
+      })
+      writer.send({
+        type: "pattern_updated",
+        pattern: { name: `ord-${i}`, content: { v: 2 } },
+        base_version: 1,
+        client_action_id: `u${i}`
+      })
+      if (i === 10) writer.send({ type: "ping" })
+    }
+    const acks = await writer.waitForCount((m) => m.type === "ack", 40)
+    expect(acks.map((a) => a.client_action_id)).toEqual(Array.from({ length: 20 }, (_, i) => [`c${i}`, `u${i}`]).flat())
+    expect(acks.every((a) => a.status === "applied")).toBe(true)
+    expect(acks.map((a) => a.seq)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1))
+    expect(acks.filter((a) => a.client_action_id.startsWith("u")).every((a) => a.version === 2)).toBe(true)
+    const pong = writer.messages.findIndex((m) => m.type === "pong")
+    expect(writer.messages.slice(0, pong).filter((m) => m.type === "ack")).toHaveLength(22)
+    writer.close()
+  })
+
   it("answers ping, explains malformed messages and keeps the connection open", async () => {
     const t = await makeTeam(server.url, 0, "Errors")
     const s = await connect(server.url, { token: t.admin.token })

@@ -45,6 +45,9 @@ export interface RealtimeOptions {
 const CHANNELS = new Set(["patterns", "stats", "presence"])
 const RING_SIZE = 2048
 const PAGE = 500
+/** Unhandled messages a socket may queue before it is no longer read from (backpressure). */
+const INBOX_LIMIT = 32
+const IDLE_INBOX = Promise.resolve()
 /** `stats_updated` goes out at most once per team per this many ms (per process). */
 const STATS_INTERVAL_MS = 1000
 
@@ -66,6 +69,10 @@ interface Conn {
   pumping: boolean
   lastSeen: number
   closed: boolean
+  /** The socket's messages are handled one after another, in the order they came. */
+  inbox: Promise<void>
+  /** Messages received and not yet handled; at `INBOX_LIMIT` the socket stops reading. */
+  waiting: number
 }
 
 interface TeamState {
@@ -645,19 +652,30 @@ export const makeRealtime = (
       cursor: -1,
       pumping: false,
       lastSeen: Date.now(),
-      closed: false
+      closed: false,
+      inbox: IDLE_INBOX,
+      waiting: 0
     }
     conns.add(conn)
     teamState(active.team.id).conns.add(conn)
     ws.on("message", (data, isBinary) => {
+      conn.lastSeen = Date.now()
       if (isBinary) {
         error(conn, "invalid_message", "Binary messages are not supported")
         return
       }
-      onMessage(conn, data.toString()).catch((e) => {
-        error(conn, "internal_error", "The message could not be handled")
-        void run(Effect.logError("realtime message failed", e))
-      })
+      // In order: a create and the update after it must not race each other to the team lock.
+      const text = data.toString()
+      if (++conn.waiting >= INBOX_LIMIT) ws.pause()
+      conn.inbox = conn.inbox
+        .then(() => onMessage(conn, text))
+        .catch((e) => {
+          error(conn, "internal_error", "The message could not be handled")
+          void run(Effect.logError("realtime message failed", e)).catch(() => undefined)
+        })
+        .finally(() => {
+          if (--conn.waiting < INBOX_LIMIT && ws.isPaused) ws.resume()
+        })
     })
     ws.on("pong", () => {
       conn.lastSeen = Date.now()
