@@ -10,6 +10,7 @@ import { RequestError } from "@effect/platform/HttpServerError"
 import { RequestInfo } from "@mur/core"
 import { MurApi, RateLimited } from "@mur/domain"
 import { Cause, Context, Effect, Option } from "effect"
+import { dashboardResponse } from "./Dashboard.js"
 import { devicePage } from "./DevicePage.js"
 import type { Metrics } from "./Metrics.js"
 import { routeLabel } from "./Metrics.js"
@@ -202,6 +203,10 @@ export const edge = <E, R>(app: HttpApp.Default<E, R>) =>
       }
       if (method === "GET" && (url === "/device" || url.startsWith("/device?"))) {
         return HttpServerResponse.text(devicePage, { contentType: "text/html; charset=utf-8" })
+      }
+      if (method === "GET" && !url.startsWith("/api/")) {
+        const page = dashboardResponse(url.split("?")[0]!)
+        if (page !== undefined) return page
       }
       if (url === "/openapi.json") {
         return HttpServerResponse.text(openApiJson(), { contentType: "application/json" })
