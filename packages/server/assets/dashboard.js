@@ -301,12 +301,10 @@ const loadPatterns = async () => {
       { label: "Name", cell: (p) => h("strong", {}, p.name) },
       { label: "Description", cell: (p) => p.description },
       {
-        label: "Tags",
-        cell: (p) => [
-          p.category ? h("span", { className: "badge" }, p.category) : null,
-          p.tags.map((t) => h("span", { className: "tag" }, t))
-        ]
+        label: "Category",
+        cell: (p) => p.category ?? ""
       },
+      { label: "Tags", cell: (p) => p.tags.map((t) => h("span", { className: "tag" }, t)) },
       { label: "Version", num: true, cell: (p) => p.version },
       { label: "Uses", num: true, cell: (p) => integer.format(p.usage_count) },
       { label: "Updated", cell: (p) => ago(p.updated_at) }
