@@ -137,10 +137,14 @@ export const launchBrowser = async (): Promise<Browser> => {
   return {
     page,
     close: async () => {
+      // Browser.close lets Chromium end its helper processes; SIGKILL only if it hangs.
+      const exited = new Promise((r) => (child.exitCode !== null ? r(null) : child.once("exit", r)))
+      const killer = setTimeout(() => child.kill("SIGKILL"), 5000)
+      await Promise.race([send("Browser.close").catch(() => child.kill("SIGKILL")), exited])
+      await exited
+      clearTimeout(killer)
       ws.close()
-      child.kill("SIGKILL")
-      await new Promise((r) => (child.exitCode !== null ? r(null) : child.once("exit", r)))
-      rmSync(profile, { recursive: true, force: true })
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 })
     }
   }
 }

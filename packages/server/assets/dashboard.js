@@ -189,6 +189,14 @@ const table = (node, columns, rows, emptyText = "Nothing yet") => {
   )
 }
 
+/** "page 2 of 5 · 93 patterns", and Previous/Next enabled where there is a page to go to. */
+const showPage = (prefix, list, noun) => {
+  const pages = Math.max(1, Math.ceil(list.total / list.limit))
+  $(`${prefix}-page`).textContent = `page ${list.page} of ${pages} · ${integer.format(list.total)} ${noun}`
+  $(`${prefix}-prev`).disabled = list.page <= 1
+  $(`${prefix}-next`).disabled = list.page >= pages
+}
+
 const totalsCards = (node, stats) => {
   const card = (label, value) =>
     h("div", { className: "card" }, h("div", { className: "value" }, value), h("div", { className: "label" }, label))
@@ -291,10 +299,7 @@ const patternQuery = () => {
 
 const loadPatterns = async () => {
   const list = await api("GET", `/api/patterns?${patternQuery()}`)
-  const pages = Math.max(1, Math.ceil(list.total / list.limit))
-  $("pattern-page").textContent = `page ${list.page} of ${pages} · ${integer.format(list.total)} patterns`
-  $("pattern-prev").disabled = list.page <= 1
-  $("pattern-next").disabled = list.page >= pages
+  showPage("pattern", list, "patterns")
   table(
     $("pattern-list"),
     [
@@ -470,10 +475,7 @@ const loadAudit = async () => {
   const [list, { members }] = await Promise.all([api("GET", `/api/audit?${params}`), api("GET", "/api/team")])
   const names = new Map(members.map((m) => [m.id, m.name]))
   const short = (id) => h("span", { title: id }, names.get(id) ?? `${id.slice(0, 8)}…`)
-  const pages = Math.max(1, Math.ceil(list.total / list.limit))
-  $("audit-page").textContent = `page ${list.page} of ${pages}`
-  $("audit-prev").disabled = list.page <= 1
-  $("audit-next").disabled = list.page >= pages
+  showPage("audit", list, "entries")
   table(
     $("audit-list"),
     [
@@ -707,10 +709,12 @@ $("signin-form").addEventListener("submit", (e) => {
 })
 
 $("signout").addEventListener("click", async () => {
-  const refresh = state.refresh
+  // End the login on the server first; the page signs out even if that fails.
+  $("signout").disabled = true
+  if (state.refresh) await attempt(() => api("POST", "/auth/logout", { refresh_token: state.refresh }))
+  $("signout").disabled = false
   forget()
   show("signin")
-  if (refresh) await attempt(() => api("POST", "/auth/logout", { refresh_token: refresh }))
 })
 
 $("team-select").addEventListener("change", (e) => {
@@ -752,26 +756,26 @@ $("export-link").addEventListener("click", () => {
   })
 })
 
-let searchTimer
-$("pattern-search").addEventListener("input", () => {
-  clearTimeout(searchTimer)
-  searchTimer = setTimeout(() => {
-    state.patternPage = 1
-    void attempt(loadPatterns)
-  }, 250)
-})
-$("pattern-sort").addEventListener("change", () => {
-  state.patternPage = 1
-  void attempt(loadPatterns)
-})
-$("pattern-prev").addEventListener("click", () => {
-  state.patternPage -= 1
-  void attempt(loadPatterns)
-})
-$("pattern-next").addEventListener("click", () => {
-  state.patternPage += 1
-  void attempt(loadPatterns)
-})
+/**
+ * Wires a paged list: `${prefix}-prev` / `${prefix}-next` move `state[key]`, and typing in
+ * the `filter` box (after a pause) or changing one of `selects` goes back to page 1.
+ */
+const wireList = (prefix, key, load, filter, selects = []) => {
+  const go = (page) => {
+    state[key] = page
+    void attempt(load)
+  }
+  let timer
+  $(filter).addEventListener("input", () => {
+    clearTimeout(timer)
+    timer = setTimeout(() => go(1), 250)
+  })
+  for (const id of selects) $(id).addEventListener("change", () => go(1))
+  $(`${prefix}-prev`).addEventListener("click", () => go(state[key] - 1))
+  $(`${prefix}-next`).addEventListener("click", () => go(state[key] + 1))
+}
+wireList("pattern", "patternPage", loadPatterns, "pattern-search", ["pattern-sort"])
+wireList("audit", "auditPage", loadAudit, "audit-action")
 
 $("rename-form").addEventListener("submit", (e) => {
   e.preventDefault()
@@ -801,23 +805,6 @@ $("leave-team").addEventListener("click", () => {
     state.team = null
     await start()
   })
-})
-
-let auditTimer
-$("audit-action").addEventListener("input", () => {
-  clearTimeout(auditTimer)
-  auditTimer = setTimeout(() => {
-    state.auditPage = 1
-    void attempt(loadAudit)
-  }, 300)
-})
-$("audit-prev").addEventListener("click", () => {
-  state.auditPage -= 1
-  void attempt(loadAudit)
-})
-$("audit-next").addEventListener("click", () => {
-  state.auditPage += 1
-  void attempt(loadAudit)
 })
 
 $("key-form").addEventListener("submit", (e) => {
