@@ -284,6 +284,53 @@ describe.each(STORES)("sync on %s", (store) => {
     expect(status.json.devices).toEqual([expect.objectContaining({ device_id: "laptop", last_pulled_seq: 4 })])
   })
 
+  it("four writers pushing concurrently leave a log of exactly 1..N, each applied seq the writer's own event", async () => {
+    const t = await makeTeam(server.url, 3, "Four writers")
+    const writers = [t.admin, ...t.members]
+    const applied = new Map<number, { pattern_id: string; version: number }>()
+    await Promise.all(
+      writers.map(async (w, wi) => {
+        for (let round = 0; round < 5; round++) {
+          // Each batch updates the writer's own patterns, and one shared pattern everyone writes.
+          const events = [
+            ...Array.from({ length: 12 }, (_, i) => ({
+              client_action_id: `fw${wi}-${round}-${i}`,
+              op: "upsert",
+              name: `fw${wi}-p${i}`,
+              pattern: { content: { round } }
+            })),
+            {
+              client_action_id: `fw${wi}-${round}-shared`,
+              op: "upsert",
+              name: "fw-shared",
+              pattern: { content: { wi } }
+            }
+          ]
+          const r = await push(w.token, events, `fw-device-${wi}`)
+          expect(r.status, r.text).toBe(200)
+          for (const x of r.json.results) {
+            expect(x.status).toBe("applied")
+            expect(applied.has(x.seq)).toBe(false)
+            applied.set(x.seq, { pattern_id: x.pattern_id, version: x.version })
+          }
+        }
+      })
+    )
+    const events: any[] = []
+    for (let after = 0; ; ) {
+      const page = await pull(t.admin.token, `after=${after}&limit=77`)
+      events.push(...page.json.events)
+      if (!page.json.has_more) break
+      after = page.json.last_seq
+    }
+    const n = writers.length * 5 * 13
+    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: n }, (_, i) => i + 1))
+    for (const e of events) expect(applied.get(e.seq)).toEqual({ pattern_id: e.pattern_id, version: e.version })
+    // The shared pattern took one version per write, in seq order.
+    const shared = events.filter((e) => e.pattern?.name === "fw-shared")
+    expect(shared.map((e) => e.version)).toEqual(Array.from({ length: writers.length * 5 }, (_, i) => i + 1))
+  })
+
   it("keeps each team's log to itself", async () => {
     const a = await makeTeam(server.url, 0, "Iso A")
     const b = await makeTeam(server.url, 0, "Iso B")
