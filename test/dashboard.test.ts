@@ -207,6 +207,25 @@ describe.each(STORES)("dashboard on %s", (store) => {
         expect(await page.eval(`document.querySelector("nav [data-view=audit]").hidden`)).toBe(true)
         expect(await page.eval(`document.querySelector("#view-overview [data-admin]").hidden`)).toBe(true)
 
+        // A team busy recording usage (a stats_updated a second) reloads the overview once per
+        // 15 s, not on every message: the page must not spend the user's rate limit.
+        await page.waitFor(`document.getElementById("live").className === "live on"`)
+        const loads = async () => {
+          const text = (await request(server.url, "GET", "/metrics")).text
+          const line = text
+            .split("\n")
+            .find((l) => l.startsWith('mur_http_requests_total{method="GET",route="/api/stats/me",status="200"}'))
+          return Number(line?.split(" ").pop() ?? 0)
+        }
+        const before = await loads()
+        for (let i = 0; i < 8; i++) {
+          const one = { stats: [{ tool: "codex", action: "run", tokens_used: 1 }] }
+          expect((await request(server.url, "POST", "/api/stats", { token: member.token, body: one })).status).toBe(202)
+          await new Promise((r) => setTimeout(r, 400))
+        }
+        await page.waitFor(`document.querySelector("#my-totals .value").textContent !== "0"`)
+        expect((await loads()) - before).toBe(1)
+
         expect(page.errors).toEqual([])
       } finally {
         await browser.close()

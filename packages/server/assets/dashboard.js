@@ -535,11 +535,24 @@ const loaders = {
   account: loadAccount
 }
 
-/** Reloads the open view soon, once for a burst of live messages. */
+/**
+ * How often live messages may reload a view. A busy team sends `stats_updated` every second
+ * and pattern events in bursts; reloading on each would spend the per-user rate limit
+ * (RATE_LIMIT_USER, 100 a minute) in no time.
+ */
+const RELOAD_EVERY_MS = { overview: 15_000, patterns: 3_000, team: 3_000 }
+const reloads = new Map()
+
+/** Reloads the open view once for a burst of live messages, at most once per its interval. */
 const reloadSoon = (view) => {
-  if (state.view !== view) return
-  clearTimeout(reloadSoon.timer)
-  reloadSoon.timer = setTimeout(() => void attempt(loaders[view]), 500)
+  if (state.view !== view || reloads.get(view)?.timer) return
+  const last = reloads.get(view)?.at ?? 0
+  const wait = Math.max(500, last + RELOAD_EVERY_MS[view] - Date.now())
+  const timer = setTimeout(() => {
+    reloads.set(view, { at: Date.now(), timer: null })
+    if (state.view === view) void attempt(loaders[view])
+  }, wait)
+  reloads.set(view, { at: last, timer })
 }
 
 // ---------------------------------------------------------------------------------------
