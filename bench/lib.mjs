@@ -10,6 +10,8 @@ import { startServer } from "@mur/server"
 import { Redacted } from "effect"
 import pg from "pg"
 
+export { fmt, table } from "./format.mjs"
+
 export const PG_ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 
 const cleanups = []
@@ -126,4 +128,37 @@ export const startMur = async (db, options) => {
   const running = await startServer(murOptions(db, options))
   onCleanup(`mur-server ${db.store}`, () => running.close(1000))
   return running
+}
+
+/**
+ * Runs `bench(store)` for each store in turn; a store that fails is reported and cleaned up,
+ * and the others still run. Null when the run is being interrupted.
+ */
+export const runStores = async (stores, bench) => {
+  const all = {}
+  let failed = false
+  for (const store of stores) {
+    try {
+      all[store] = await bench(store)
+    } catch (e) {
+      failed = true
+      if (!isExiting()) process.stderr.write(`\n${store}: ${e?.stack ?? e}\n`)
+      await cleanupAll()
+    }
+    if (isExiting()) return null
+  }
+  return { all, failed }
+}
+
+/** Runs a benchmark's `main`, cleans up whatever it left, and exits with its code (1 on a throw). */
+export const runMain = async (main) => {
+  let code = 1
+  try {
+    code = await main()
+  } catch (e) {
+    process.stderr.write(`${e?.stack ?? e}\n`)
+  } finally {
+    await cleanupAll()
+  }
+  process.exit(code)
 }

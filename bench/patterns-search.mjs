@@ -30,7 +30,18 @@ import { performance } from "node:perf_hooks"
 import { ftsQuery } from "@mur/core"
 import Database from "better-sqlite3"
 import pg from "pg"
-import { benchSecret, cleanupAll, createDatabase, isExiting, onCleanup, setBudget, startMur } from "./lib.mjs"
+import {
+  benchSecret,
+  cleanupAll,
+  createDatabase,
+  fmt,
+  onCleanup,
+  runMain,
+  runStores,
+  setBudget,
+  startMur,
+  table
+} from "./lib.mjs"
 
 const PATTERNS = Number(process.env.BENCH_SEARCH_PATTERNS ?? 10_000)
 const QUERIES = Number(process.env.BENCH_SEARCH_QUERIES ?? 300)
@@ -379,32 +390,14 @@ const benchStore = async (store) => {
   return result
 }
 
-const fmt = (n, digits = 0) => (n === null || n === undefined || Number.isNaN(n) ? "-" : n.toFixed(digits))
-const table = (rows) => {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)))
-  const line = (r) =>
-    `| ${r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join(" | ")} |`
-  const sep = `|${widths.map((w, i) => (i === 0 ? `:${"-".repeat(w + 1)}` : `${"-".repeat(w + 1)}:`)).join("|")}|`
-  return [line(rows[0]), sep, ...rows.slice(1).map(line)].join("\n")
-}
-
 const main = async () => {
   process.stderr.write(
     `GET /api/patterns?search=…, ${PATTERNS} patterns in one team, ${QUERIES} sequential searches per side ` +
       `(${SEARCHES.length} different strings, page of ${PAGE_LIMIT}), ${WARMUP} warm-up, node ${process.version}\n`
   )
-  const all = {}
-  let failed = false
-  for (const store of STORES) {
-    try {
-      all[store] = await benchStore(store)
-    } catch (e) {
-      failed = true
-      if (!isExiting()) process.stderr.write(`\n${store}: ${e?.stack ?? e}\n`)
-      await cleanupAll()
-    }
-    if (isExiting()) return 1
-  }
+  const ran = await runStores(STORES, benchStore)
+  if (ran === null) return 1
+  const { all, failed } = ran
   const rows = [
     [
       "store",
@@ -447,12 +440,4 @@ const main = async () => {
   return failed ? 1 : 0
 }
 
-let code = 1
-try {
-  code = await main()
-} catch (e) {
-  process.stderr.write(`${e?.stack ?? e}\n`)
-} finally {
-  await cleanupAll()
-}
-process.exit(code)
+await runMain(main)

@@ -29,12 +29,16 @@ import {
   benchSecret,
   cleanupAll,
   createDatabase,
+  fmt,
   isExiting,
   onBeforeCleanup,
   onCleanup,
   POOL_SIZE,
+  runMain,
+  runStores,
   setBudget,
-  startMur
+  startMur,
+  table
 } from "./lib.mjs"
 
 const HERE = dirname(fileURLToPath(import.meta.url))
@@ -344,32 +348,15 @@ const merge = (rs) => {
   }
 }
 
-const fmt = (n, digits = 0) => (n === null || n === undefined || Number.isNaN(n) ? "-" : n.toFixed(digits))
-const table = (rows) => {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)))
-  const line = (r) =>
-    `| ${r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join(" | ")} |`
-  const sep = `|${widths.map((w, i) => (i === 0 ? `:${"-".repeat(w + 1)}` : `${"-".repeat(w + 1)}:`)).join("|")}|`
-  return [line(rows[0]), sep, ...rows.slice(1).map(line)].join("\n")
-}
-
 const main = async () => {
   process.stderr.write(
     `GET /api/me, ${CONCURRENCY} keep-alive connections, ${WARMUP} s warm-up + ${SECONDS} s measured per server ` +
       `(${ROUNDS} round${ROUNDS === 1 ? "" : "s"}${ROUNDS > 1 ? `, ABBA order, ${ROUND_WARMUP} s warm-up of later rounds` : ""}), node ${process.version}\n`
   )
-  const all = {}
-  let failed = false
-  for (const store of STORES) {
-    try {
-      all[store] = await benchStore(store)
-    } catch (e) {
-      failed = true
-      if (!isExiting()) process.stderr.write(`\n${store}: ${e?.stack ?? e}\n`)
-      await cleanupAll()
-    }
-    if (isExiting()) return 1
-  }
+  const ran = await runStores(STORES, benchStore)
+  if (ran === null) return 1
+  const { all } = ran
+  let failed = ran.failed
   const header = [
     "store",
     "mur-server req/s",
@@ -416,12 +403,4 @@ const main = async () => {
   return failed ? 1 : 0
 }
 
-let code = 1
-try {
-  code = await main()
-} catch (e) {
-  process.stderr.write(`${e?.stack ?? e}\n`)
-} finally {
-  await cleanupAll()
-}
-process.exit(code)
+await runMain(main)

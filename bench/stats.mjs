@@ -31,11 +31,14 @@ import {
   benchSecret,
   cleanupAll,
   createDatabase,
-  isExiting,
+  fmt,
   onCleanup,
   POOL_SIZE,
+  runMain,
+  runStores,
   setBudget,
-  startMur
+  startMur,
+  table
 } from "./lib.mjs"
 
 const ROWS = Number(process.env.BENCH_STATS_ROWS ?? 1_000_000)
@@ -467,33 +470,16 @@ const benchStore = async (store) => {
   return result
 }
 
-const fmt = (n, digits = 0) => (n === null || n === undefined || Number.isNaN(n) ? "-" : n.toFixed(digits))
-const table = (rows) => {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)))
-  const line = (r) =>
-    `| ${r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join(" | ")} |`
-  const sep = `|${widths.map((w, i) => (i === 0 ? `:${"-".repeat(w + 1)}` : `${"-".repeat(w + 1)}:`)).join("|")}|`
-  return [line(rows[0]), sep, ...rows.slice(1).map(line)].join("\n")
-}
-
 const main = async () => {
   process.stderr.write(
     `Stats: ingest ${INGEST} records per side in batches of ${BATCH} (${INFLIGHT} in flight); ` +
       `GET /api/stats/team, 30 days over ${ROWS} raw rows of ${MEMBERS} members, ${QUERIES} sequential requests ` +
       `(${WARMUP} warm-up), node ${process.version}\n`
   )
-  const all = {}
-  let failed = false
-  for (const store of STORES) {
-    try {
-      all[store] = await benchStore(store)
-    } catch (e) {
-      failed = true
-      if (!isExiting()) process.stderr.write(`\n${store}: ${e?.stack ?? e}\n`)
-      await cleanupAll()
-    }
-    if (isExiting()) return 1
-  }
+  const ran = await runStores(STORES, benchStore)
+  if (ran === null) return 1
+  const { all } = ran
+  let failed = ran.failed
   const ingestRows = [["store", "mur-server records/s", "raw INSERT records/s", "ratio (mur/raw)"]]
   const queryRows = [
     [
@@ -543,12 +529,4 @@ const main = async () => {
   return failed ? 1 : 0
 }
 
-let code = 1
-try {
-  code = await main()
-} catch (e) {
-  process.stderr.write(`${e?.stack ?? e}\n`)
-} finally {
-  await cleanupAll()
-}
-process.exit(code)
+await runMain(main)

@@ -43,6 +43,7 @@ import { availableParallelism, tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
+import { fmt, table } from "./format.mjs"
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const SELF = fileURLToPath(import.meta.url)
@@ -54,15 +55,6 @@ const percentile = (sorted, p) => {
   if (sorted.length === 0) return null
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
   return sorted[i]
-}
-const fmt = (n, digits = 0) =>
-  n === null || n === undefined || Number.isNaN(n) || !Number.isFinite(n) ? "-" : n.toFixed(digits)
-const table = (rows) => {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)))
-  const line = (r) =>
-    `| ${r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join(" | ")} |`
-  const sep = `|${widths.map((w, i) => (i === 0 ? `:${"-".repeat(w + 1)}` : `${"-".repeat(w + 1)}:`)).join("|")}|`
-  return [line(rows[0]), sep, ...rows.slice(1).map(line)].join("\n")
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const log = (s) => process.stderr.write(s)
