@@ -56,10 +56,28 @@ describe.each(STORES)("sync on %s", (store) => {
       { client_action_id: id(), op: "upsert", pattern_id: pid, name: id("byid"), pattern: { content: {} } }
     ])
     expect(created.json.results[0]).toMatchObject({ status: "applied", pattern_id: pid, version: 1 })
+    const name = id("renamed")
     const renamed = await push(member.token, [
-      { client_action_id: id(), op: "upsert", pattern_id: pid, pattern: { name: id("renamed"), content: { r: 1 } } }
+      { client_action_id: id(), op: "upsert", pattern_id: pid, pattern: { name, content: { r: 1 } } }
     ])
     expect(renamed.json.results[0]).toMatchObject({ status: "applied", pattern_id: pid, version: 2 })
+
+    // Once an admin deleted it, an update by its id says it was deleted and creates nothing;
+    // without the id, the same name makes a new pattern.
+    const deleted = await push(admin.token, [{ client_action_id: id(), op: "delete", pattern_id: pid }])
+    expect(deleted.json.results[0]).toMatchObject({ status: "applied", version: 3 })
+    const stale = await push(member.token, [
+      { client_action_id: id(), op: "upsert", pattern_id: pid, base_version: 2, pattern: { name, content: { r: 2 } } }
+    ])
+    expect(stale.json.results[0]).toMatchObject({ status: "rejected", error: { code: "not_found" } })
+    expect(stale.json.results[0].error.message).toContain("deleted")
+    const head = (await pull(member.token, "after=0&limit=1000")).json.last_seq
+    expect(deleted.json.results[0].seq).toBe(head)
+    const again = await push(member.token, [
+      { client_action_id: id(), op: "upsert", name, pattern: { content: { r: 2 } } }
+    ])
+    expect(again.json.results[0]).toMatchObject({ status: "applied", version: 1 })
+    expect(again.json.results[0].pattern_id).not.toBe(pid)
   })
 
   it("mixes applied, conflict and rejected in one batch; the good ones still apply", async () => {
@@ -122,8 +140,9 @@ describe.each(STORES)("sync on %s", (store) => {
     expect(by["c1@6"]).toEqual({ ...by["c1@0"], status: "duplicate" })
     expect(by["d1@7"]).toMatchObject({ status: "applied", seq: 5, pattern_id: pid, version: 4 })
     // Deleted earlier in the batch: the id names no live pattern, and is not free for a new one.
-    expect(by["gone@8"]).toMatchObject({ status: "rejected", error: { code: "invalid_request" } })
-    expect(by["gone@8"].error.message).toContain("pattern_id")
+    // deleted by d1 just before: an upsert by its id is told so, and creates nothing
+    expect(by["gone@8"]).toMatchObject({ status: "rejected", error: { code: "not_found" } })
+    expect(by["gone@8"].error.message).toContain("deleted")
     expect(r.json.last_seq).toBe(5)
 
     const log = await pull(t.admin.token, "after=0")

@@ -229,6 +229,16 @@ export class Patterns extends Effect.Service<Patterns>()("@mur/core/Patterns", {
           if (!nameFree(input.name, null)) return Either.left(nameTaken(input.name))
           const id = options.id?.toLowerCase() ?? newId()
           if (options.id !== undefined && idTaken(id)) {
+            const taken = rows.get(id)
+            // The team's own pattern, deleted: say so, rather than that someone else has the id.
+            if (taken !== undefined && taken.team_id === teamId && taken.deleted_at !== null) {
+              return Either.left(
+                new NotFound({
+                  code: "not_found",
+                  message: "This pattern was deleted; push it without pattern_id to create it again"
+                })
+              )
+            }
             return Either.left(new IdTaken({ message: "pattern_id is already used by another pattern" }))
           }
           ids.add(id)
