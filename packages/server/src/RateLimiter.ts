@@ -1,18 +1,25 @@
 /**
- * Fixed one-minute windows per key, in process memory. Each server process counts on its
- * own: with N processes behind a balancer a key gets at most N × the limit.
+ * A one-minute window per key, opened by the key's first request, in process memory. (A
+ * window shared by all keys and aligned to the clock's minutes let a client send twice the
+ * limit across a minute boundary, and reset a burst half-way through.) Each server process
+ * counts on its own: with N processes behind a balancer a key gets at most N × the limit.
  */
 export interface RateLimitDecision {
   readonly allowed: boolean
-  /** Seconds until the window resets (for `Retry-After`). */
+  /** Seconds until the key's window ends (for `Retry-After`). */
   readonly retryAfter: number
 }
 
 const WINDOW_MS = 60_000
 
+interface Window {
+  readonly start: number
+  count: number
+}
+
 export class RateLimiter {
-  private windowStart = 0
-  private counts = new Map<string, number>()
+  private windows = new Map<string, Window>()
+  private sweptAt = 0
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -20,13 +27,25 @@ export class RateLimiter {
   hit(key: string, limit: number): RateLimitDecision {
     if (limit <= 0) return { allowed: true, retryAfter: 0 }
     const t = this.now()
-    if (t - this.windowStart >= WINDOW_MS) {
-      this.windowStart = t - (t % WINDOW_MS)
-      this.counts = new Map()
+    if (t - this.sweptAt >= WINDOW_MS) this.sweep(t)
+    let window = this.windows.get(key)
+    if (window === undefined || t - window.start >= WINDOW_MS) {
+      window = { start: t, count: 0 }
+      this.windows.set(key, window)
     }
-    const count = (this.counts.get(key) ?? 0) + 1
-    this.counts.set(key, count)
-    const retryAfter = Math.max(1, Math.ceil((this.windowStart + WINDOW_MS - t) / 1000))
-    return { allowed: count <= limit, retryAfter }
+    window.count += 1
+    const retryAfter = Math.max(1, Math.ceil((window.start + WINDOW_MS - t) / 1000))
+    return { allowed: window.count <= limit, retryAfter }
+  }
+
+  /** Forgets ended windows, once a minute, so memory follows the keys of the last minute. */
+  private sweep(t: number) {
+    this.sweptAt = t
+    for (const [key, window] of this.windows) if (t - window.start >= WINDOW_MS) this.windows.delete(key)
+  }
+
+  /** Keys with a window open (for tests and metrics). */
+  get size(): number {
+    return this.windows.size
   }
 }
