@@ -9,6 +9,7 @@ import { NodeContext } from "@effect/platform-node"
 import { type ChangeFeed, Jobs, Storage } from "@mur/core"
 import { startServer } from "@mur/server"
 import { Console, Effect, Option } from "effect"
+import { adminCommand } from "./admin.js"
 import { type Overrides, readSettings, SettingsError } from "./settings.js"
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string }
@@ -197,7 +198,7 @@ const jobsCommand = Command.make("jobs").pipe(
 
 const root = Command.make("mur-server").pipe(
   Command.withDescription("The team server for mur"),
-  Command.withSubcommands([serve, migrate, jobsCommand])
+  Command.withSubcommands([serve, migrate, jobsCommand, adminCommand({ die, describe, withDatabase })])
 )
 
 const cli = Command.run(root, { name: "mur-server", version })

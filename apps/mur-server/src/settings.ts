@@ -60,6 +60,7 @@ export const readSettings = (env: NodeJS.ProcessEnv, overrides: Overrides = {}):
   const host = get("HOST") ?? "0.0.0.0"
   const bcryptCost = integer("BCRYPT_COST", get("BCRYPT_COST") ?? "12", 10, 20)
   const allowSignup = boolean("ALLOW_SIGNUP", get("ALLOW_SIGNUP") ?? "true")
+  const defaultPlan = oneOf("DEFAULT_PLAN", get("DEFAULT_PLAN") ?? "free", ["free", "team", "enterprise"] as const)
   const logLevel = oneOf("LOG_LEVEL", get("LOG_LEVEL") ?? "info", [
     "trace",
     "debug",
@@ -115,6 +116,7 @@ export const readSettings = (env: NodeJS.ProcessEnv, overrides: Overrides = {}):
         jwtSecret: Redacted.make(secret),
         bcryptCost,
         allowSignup,
+        defaultPlan,
         baseUrl: baseUrlRaw?.replace(/\/$/, ""),
         accessTokenTtlSeconds: 15 * 60,
         refreshTokenTtlSeconds: 7 * 24 * 60 * 60

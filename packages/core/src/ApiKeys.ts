@@ -109,7 +109,9 @@ export class ApiKeys extends Effect.Service<ApiKeys>()("@mur/core/ApiKeys", {
       }).pipe(feed.transaction)
 
     /** The user behind a key; revoked, unknown and expired keys are refused. */
-    const authenticate = (token: string): Effect.Effect<{ user: User; keyId: string }, Unauthorized | SqlError> =>
+    const authenticate = (
+      token: string
+    ): Effect.Effect<{ user: User; keyId: string; serverAdmin: boolean }, Unauthorized | SqlError> =>
       Effect.gen(function* () {
         const rows = yield* sql<{
           id: string
@@ -119,14 +121,19 @@ export class ApiKeys extends Effect.Service<ApiKeys>()("@mur/core/ApiKeys", {
           email: string
           name: string
           user_created_at: string
+          server_admin: boolean | number
+          disabled_at: string | null
         }>`
-          SELECT k.id, k.expires_at, k.last_used_at, u.id AS user_id, u.email, u.name, u.created_at AS user_created_at
+          SELECT k.id, k.expires_at, k.last_used_at, u.id AS user_id, u.email, u.name, u.created_at AS user_created_at,
+            u.server_admin, u.disabled_at
           FROM api_keys k JOIN users u ON u.id = k.user_id
           WHERE k.key_hash = ${sha256(token)} AND k.revoked_at IS NULL`
         const row = Option.fromNullable(rows[0])
         if (Option.isNone(row))
           return yield* new Unauthorized({ code: "unauthorized", message: "Unknown or revoked API key" })
         const key = row.value
+        if (key.disabled_at !== null)
+          return yield* new Unauthorized({ code: "unauthorized", message: "This account is disabled" })
         const at = Date.now()
         if (key.expires_at !== null && Date.parse(key.expires_at) <= at) {
           return yield* new Unauthorized({ code: "token_expired", message: "This API key has expired" })
@@ -136,11 +143,16 @@ export class ApiKeys extends Effect.Service<ApiKeys>()("@mur/core/ApiKeys", {
         }
         return {
           user: toUser({ id: key.user_id, email: key.email, name: key.name, created_at: key.user_created_at }),
-          keyId: key.id
+          keyId: key.id,
+          serverAdmin: Boolean(key.server_admin)
         }
       })
 
-    return { create, list, revoke, authenticate } as const
+    /** Revokes every key of a user (a deleted account); their sockets close with the account's. */
+    const revokeAllOfUser = (userId: string, at: string) =>
+      sql`UPDATE api_keys SET revoked_at = ${at} WHERE user_id = ${userId} AND revoked_at IS NULL`.pipe(Effect.asVoid)
+
+    return { create, list, revoke, authenticate, revokeAllOfUser } as const
   }),
   dependencies: [AuditLog.Default]
 }) {}

@@ -28,6 +28,16 @@ export type AuditAction =
   | "apikey.create"
   | "apikey.revoke"
   | "device.approve"
+  | "auth.password_set"
+  | "admin.user_create"
+  | "admin.user_disable"
+  | "admin.user_enable"
+  | "admin.user_delete"
+  | "admin.password_reset"
+  | "admin.grant_admin"
+  | "admin.revoke_admin"
+  | "admin.team_plan"
+  | "admin.team_limits"
 
 export interface AuditEntryInput {
   readonly action: AuditAction

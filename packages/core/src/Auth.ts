@@ -9,6 +9,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import {
   Conflict,
   Forbidden,
+  InvalidRequest,
   type LoginRequest,
   type LoginResponse,
   type MeResponse,
@@ -23,6 +24,7 @@ import { ApiKeys, isApiKey } from "./ApiKeys.js"
 import { AuditLog } from "./AuditLog.js"
 import { ChangeFeed } from "./ChangeFeed.js"
 import { EngineConfig } from "./Config.js"
+import { PasswordLinkRepo } from "./PasswordLinkRepo.js"
 import { Passwords } from "./Passwords.js"
 import { RequestInfo } from "./RequestInfo.js"
 import { addSeconds, isUniqueViolation, newId, now, sha256 } from "./rows.js"
@@ -35,7 +37,13 @@ export interface Principal {
   readonly user: User
   readonly sessionId: string | null
   readonly apiKeyId: string | null
+  /** Holds the server-admin role (`/admin/*`). */
+  readonly serverAdmin: boolean
 }
+
+/** Said only to someone who proved the password (or holds a login): no account is revealed. */
+const accountDisabled = () =>
+  new Forbidden({ code: "forbidden", message: "This account is disabled; ask the server's administrator" })
 
 const unauthorized = (message = "Missing or invalid credentials") => new Unauthorized({ code: "unauthorized", message })
 
@@ -51,6 +59,7 @@ export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
     const audit = yield* AuditLog
     const apiKeys = yield* ApiKeys
     const feed = yield* ChangeFeed
+    const links = yield* PasswordLinkRepo
 
     /** Ends a login; once committed, every socket opened with one of its tokens is closed. */
     const revokeSession = (sessionId: string, at: string, reason: string) =>
@@ -113,7 +122,7 @@ export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
         return { user: toUser(row), ...pair }
       })
 
-    const login = (input: LoginRequest): Effect.Effect<LoginResponse, Unauthorized | SqlError> =>
+    const login = (input: LoginRequest): Effect.Effect<LoginResponse, Unauthorized | Forbidden | SqlError> =>
       Effect.gen(function* () {
         const found = yield* users.findByEmail(input.email)
         const ok = Option.isSome(found)
@@ -130,6 +139,7 @@ export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
           return yield* new Unauthorized({ code: "invalid_credentials", message: "Wrong e-mail or password" })
         }
         const user = found.value
+        if (user.disabled_at !== null) return yield* accountDisabled()
         const at = now()
         const { sessionId, refresh } = yield* Effect.gen(function* () {
           const started = yield* startSession(user.id, at)
@@ -203,9 +213,14 @@ export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
         ).pipe(feed.transaction)
       })
 
-    /** Starts a new login for a user already proven some other way (device login). */
-    const issueLogin = (user: User, method: string): Effect.Effect<LoginResponse, SqlError> =>
+    /**
+     * Starts a new login for a user already proven some other way (device login, a
+     * set-password link); a disabled account gets none.
+     */
+    const issueLogin = (user: User, method: string): Effect.Effect<LoginResponse, Forbidden | SqlError> =>
       Effect.gen(function* () {
+        const record = yield* users.findById(user.id)
+        if (Option.isNone(record) || record.value.disabled_at !== null) return yield* accountDisabled()
         const at = now()
         const { sessionId, refresh } = yield* Effect.gen(function* () {
           const started = yield* startSession(user.id, at)
@@ -230,8 +245,8 @@ export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
       Effect.gen(function* () {
         if (bearer.length === 0) return yield* unauthorized()
         if (isApiKey(bearer)) {
-          const { user, keyId } = yield* apiKeys.authenticate(bearer)
-          return { user, sessionId: null, apiKeyId: keyId }
+          const { user, keyId, serverAdmin } = yield* apiKeys.authenticate(bearer)
+          return { user, sessionId: null, apiKeyId: keyId, serverAdmin }
         }
         const claims = yield* tokens
           .verify(bearer)
@@ -244,13 +259,48 @@ export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
           )
         const user = yield* sessions.findLiveUser(claims.sessionId, claims.userId)
         if (Option.isNone(user)) return yield* unauthorized("This login has ended")
-        return { user: toUser(user.value), sessionId: claims.sessionId, apiKeyId: null }
+        return {
+          user: toUser(user.value),
+          sessionId: claims.sessionId,
+          apiKeyId: null,
+          serverAdmin: Boolean(user.value.server_admin)
+        }
       })
 
     const me = (user: User): Effect.Effect<MeResponse, SqlError> =>
       Effect.map(teams.listForUser(user.id), (memberships) => ({ user, teams: memberships }))
 
-    return { register, login, refresh, logout, authenticate, issueLogin, me } as const
+    /**
+     * Sets a password through a one-time link from a server admin. Every login of the user
+     * ends (the link may have been made because one was stolen).
+     */
+    const setPassword = (token: string, password: string): Effect.Effect<void, InvalidRequest | SqlError> =>
+      Effect.gen(function* () {
+        const hash = yield* passwords.hash(password)
+        const ok = yield* Effect.gen(function* () {
+          const at = now()
+          const userId = yield* links.consume(sha256(token), at)
+          if (Option.isNone(userId)) return false
+          yield* users.setPasswordHash(userId.value, hash, at)
+          yield* links.voidAllOfUser(userId.value, at)
+          const ended = yield* sessions.revokeAllOfUser(userId.value, at, "password_set")
+          if (ended.length > 0) yield* feed.publish({ kind: "revoked", credential: "user", id: userId.value })
+          yield* audit.record({
+            action: "auth.password_set",
+            actorId: userId.value,
+            targetType: "user",
+            targetId: userId.value
+          })
+          return true
+        }).pipe(feed.transaction)
+        if (!ok) {
+          return yield* InvalidRequest.invalid("This link is unknown, used or expired; ask for a new one", [
+            { path: "token", message: "unknown, used or expired" }
+          ])
+        }
+      })
+
+    return { register, login, refresh, logout, authenticate, issueLogin, me, setPassword } as const
   }),
   dependencies: [
     ApiKeys.Default,
@@ -259,6 +309,7 @@ export class Auth extends Effect.Service<Auth>()("@mur/core/Auth", {
     TeamRepo.Default,
     Passwords.Default,
     AccessTokens.Default,
-    AuditLog.Default
+    AuditLog.Default,
+    PasswordLinkRepo.Default
   ]
 }) {}

@@ -21,8 +21,11 @@ export type Notice =
   | { readonly kind: "presence"; readonly teamId: string }
   /** Usage stats of a team changed. */
   | { readonly kind: "stats"; readonly teamId: string }
-  /** A login (all its tokens) or an API key was revoked: sockets opened with it must close. */
-  | { readonly kind: "revoked"; readonly credential: "session" | "api_key"; readonly id: string }
+  /**
+   * A login (all its tokens) or an API key was revoked, or a whole account disabled
+   * (`user`): sockets opened with it must close.
+   */
+  | { readonly kind: "revoked"; readonly credential: "session" | "api_key" | "user"; readonly id: string }
 
 const CHANNEL = "mur_changes"
 
@@ -55,7 +58,7 @@ const encode = (n: Notice): string => {
     case "stats":
       return `s|${n.teamId}`
     case "revoked":
-      return `r|${n.credential === "session" ? "s" : "k"}|${n.id}`
+      return `r|${n.credential === "session" ? "s" : n.credential === "api_key" ? "k" : "u"}|${n.id}`
   }
 }
 
@@ -72,7 +75,9 @@ const decode = (s: string): Notice | null => {
     case "s":
       return { kind: "stats", teamId: first }
     case "r":
-      return a === undefined ? null : { kind: "revoked", credential: first === "s" ? "session" : "api_key", id: a }
+      return a === undefined
+        ? null
+        : { kind: "revoked", credential: first === "s" ? "session" : first === "k" ? "api_key" : "user", id: a }
     default:
       return null
   }

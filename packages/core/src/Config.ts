@@ -1,3 +1,4 @@
+import type { Plan } from "@mur/domain"
 import { Context, type Redacted } from "effect"
 
 /** What the engine needs to know; the app fills it from the environment and flags. */
@@ -9,6 +10,8 @@ export interface EngineConfigShape {
   readonly baseUrl?: string | undefined
   readonly accessTokenTtlSeconds: number
   readonly refreshTokenTtlSeconds: number
+  /** The plan of new teams (default `free`). */
+  readonly defaultPlan?: Plan | undefined
 }
 
 export class EngineConfig extends Context.Tag("@mur/core/EngineConfig")<EngineConfig, EngineConfigShape>() {}

@@ -8,11 +8,11 @@ import { randomBytes, randomInt } from "node:crypto"
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { InvalidRequest, type LoginResponse, NotFound, type User } from "@mur/domain"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { AuditLog } from "./AuditLog.js"
 import { Auth } from "./Auth.js"
 import { addSeconds, newId, now, sha256 } from "./rows.js"
-import { toUser } from "./UserRepo.js"
+import { toUser, UserRepo } from "./UserRepo.js"
 
 /** No 0, 1, I, L, O: nothing a person could misread. */
 const USER_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -44,6 +44,7 @@ export class DeviceLogin extends Effect.Service<DeviceLogin>()("@mur/core/Device
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const auth = yield* Auth
+    const users = yield* UserRepo
     const audit = yield* AuditLog
 
     const start = (clientName: string | undefined, baseUrl: string) =>
@@ -103,9 +104,11 @@ export class DeviceLogin extends Effect.Service<DeviceLogin>()("@mur/core/Device
           return { _tag: "approved", userId: d.user_id! } as const
         }).pipe(sql.withTransaction)
         if (outcome._tag !== "approved") return yield* flowError(outcome._tag, outcome.message)
-        const users = yield* sql<{ id: string; email: string; name: string; created_at: string }>`
-          SELECT id, email, name, created_at FROM users WHERE id = ${outcome.userId}`
-        return yield* auth.issueLogin(toUser(users[0]!), "device")
+        const user = yield* users.findById(outcome.userId)
+        if (Option.isNone(user)) return yield* flowError("access_denied", "This account no longer exists")
+        return yield* auth
+          .issueLogin(toUser(user.value), "device")
+          .pipe(Effect.catchTag("Forbidden", (e) => Effect.fail(flowError("access_denied", e.message))))
       })
 
     /** A logged-in person approves (or denies) the code shown by the tool. */
@@ -130,5 +133,5 @@ export class DeviceLogin extends Effect.Service<DeviceLogin>()("@mur/core/Device
 
     return { start, poll, decide } as const
   }),
-  dependencies: [Auth.Default, AuditLog.Default]
+  dependencies: [Auth.Default, AuditLog.Default, UserRepo.Default]
 }) {}

@@ -4,6 +4,7 @@
  */
 import type { SqlClient } from "@effect/sql"
 import { Layer } from "effect"
+import { Admin } from "./Admin.js"
 import { ApiKeys } from "./ApiKeys.js"
 import { AuditLog } from "./AuditLog.js"
 import { Auth } from "./Auth.js"
@@ -23,6 +24,7 @@ import { TeamRepo } from "./TeamRepo.js"
 import { Teams } from "./Teams.js"
 
 export type EngineServices =
+  | Admin
   | Auth
   | AuditLog
   | TeamRepo
@@ -56,6 +58,7 @@ export const Engine = {
     const migrated =
       options.migrate === false ? storage : Layer.effectDiscard(Storage.migrate).pipe(Layer.provideMerge(storage))
     const services = Layer.mergeAll(
+      Admin.Default,
       Auth.Default,
       AuditLog.Default,
       TeamRepo.Default,

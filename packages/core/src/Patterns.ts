@@ -15,7 +15,6 @@ import {
   NotFound,
   type Pattern,
   type PatternVersion,
-  PlanLimits,
   type SyncEvent,
   type UpdatePatternRequest,
   type User,
@@ -127,7 +126,7 @@ export class Patterns extends Effect.Service<Patterns>()("@mur/core/Patterns", {
     const open = (active: ActiveTeam, keys: DraftKeys): Effect.Effect<Draft, SqlError> =>
       Effect.gen(function* () {
         const teamId = active.team.id
-        const limit = PlanLimits[active.team.plan].maxPatterns
+        const limit = active.team.max_patterns
         const startSeq = yield* teams.lockSeq(teamId)
         const ids = new Set<string>()
         for (const id of keys.ids) ids.add(id.toLowerCase())
@@ -222,7 +221,7 @@ export class Patterns extends Effect.Service<Patterns>()("@mur/core/Patterns", {
             return Either.left(
               new Forbidden({
                 code: "plan_limit",
-                message: `The ${active.team.plan} plan allows ${limit} patterns; this team has reached it`
+                message: `This team's limit is ${limit} patterns (${active.team.plan} plan); it has reached it`
               })
             )
           }

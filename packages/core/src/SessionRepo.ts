@@ -49,15 +49,29 @@ export class SessionRepo extends Effect.Service<SessionRepo>()("@mur/core/Sessio
       sql`UPDATE auth_sessions SET revoked_at = ${at}, revoked_reason = ${reason}
           WHERE id = ${sessionId} AND revoked_at IS NULL`.pipe(Effect.asVoid)
 
-    /** The user of a live login: the one lookup every access-token request makes. */
+    /** The user of a live login of an account not disabled: the one lookup every access-token request makes. */
     const findLiveUser = (sessionId: string, userId: string) =>
-      sql<Omit<UserRow, "password_hash">>`
-        SELECT u.id, u.email, u.name, u.created_at
+      sql<Omit<UserRow, "password_hash"> & { server_admin: boolean | number }>`
+        SELECT u.id, u.email, u.name, u.created_at, u.server_admin
         FROM auth_sessions s JOIN users u ON u.id = s.user_id
-        WHERE s.id = ${sessionId} AND s.user_id = ${userId} AND s.revoked_at IS NULL`.pipe(
+        WHERE s.id = ${sessionId} AND s.user_id = ${userId} AND s.revoked_at IS NULL AND u.disabled_at IS NULL`.pipe(
         Effect.map((rows) => Option.fromNullable(rows[0]))
       )
 
-    return { createSession, insertToken, findToken, markRotated, revokeSession, findLiveUser } as const
+    /** Ends every live login of a user; returns their ids (their sockets must close). */
+    const revokeAllOfUser = (userId: string, at: string, reason: string) =>
+      sql<{ id: string }>`
+        UPDATE auth_sessions SET revoked_at = ${at}, revoked_reason = ${reason}
+        WHERE user_id = ${userId} AND revoked_at IS NULL RETURNING id`.pipe(Effect.map((rows) => rows.map((r) => r.id)))
+
+    return {
+      createSession,
+      insertToken,
+      findToken,
+      markRotated,
+      revokeSession,
+      findLiveUser,
+      revokeAllOfUser
+    } as const
   })
 }) {}

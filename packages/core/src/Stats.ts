@@ -310,17 +310,24 @@ export class Stats extends Effect.Service<Stats>()("@mur/core/Stats", {
     }
 
     /**
-     * Deletes raw records older than their team's plan retention (records made outside any
-     * team keep the free plan's). The rollups are not touched, so totals stay whole.
+     * Deletes raw records older than their team's retention: its own where an operator set
+     * one (`teams.retention_days`, -1 never), else its plan's; records made outside any team
+     * keep the free plan's. The rollups are not touched, so totals stay whole.
      */
     const purgeRaw = (at: number = Date.now()) =>
       Effect.gen(function* () {
         const cutoff = (days: number) => new Date(at - days * DAY_MS).toISOString()
         const deleted: Record<string, number> = {}
         for (const plan of ["free", "team", "enterprise"] as const) {
-          deleted[plan] = yield* repo.purgePlan(plan, cutoff(PlanLimits[plan].retentionDays))
+          const days = PlanLimits[plan].retentionDays
+          deleted[plan] = days === null ? 0 : yield* repo.purgePlan(plan, cutoff(days))
         }
-        deleted.no_team = yield* repo.purgeTeamless(cutoff(PlanLimits.free.retentionDays))
+        deleted.own_limit = 0
+        for (const team of yield* repo.ownRetentions) {
+          const days = Number(team.retention_days)
+          if (days >= 0) deleted.own_limit += yield* repo.purgeTeam(team.id, cutoff(days))
+        }
+        deleted.no_team = yield* repo.purgeTeamless(cutoff(PlanLimits.free.retentionDays ?? 7))
         return { deleted: Object.values(deleted).reduce((a, b) => a + b, 0), by_plan: deleted }
       })
 

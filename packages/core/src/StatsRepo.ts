@@ -152,16 +152,39 @@ export class StatsRepo extends Effect.Service<StatsRepo>()("@mur/core/StatsRepo"
         LIMIT ${limit}`
     }
 
-    /** Deletes the raw records of a plan's teams made before `cutoff`; rollups stay. */
+    /**
+     * Deletes the raw records made before `cutoff` of a plan's teams that keep the plan's
+     * retention; rollups stay.
+     */
     const purgePlan = (plan: Plan, cutoff: string) =>
       affected(
-        sql`DELETE FROM stats WHERE team_id IN (SELECT id FROM teams WHERE plan = ${plan}) AND created_at < ${cutoff}`
+        sql`DELETE FROM stats WHERE team_id IN (SELECT id FROM teams WHERE plan = ${plan} AND retention_days IS NULL)
+              AND created_at < ${cutoff}`
       )
+
+    /** Teams with a retention of their own (days; -1 never purges). */
+    const ownRetentions = sql<{ id: string; retention_days: number }>`
+      SELECT id, retention_days FROM teams WHERE retention_days IS NOT NULL`
+
+    /** Deletes one team's raw records made before `cutoff`. */
+    const purgeTeam = (teamId: string, cutoff: string) =>
+      affected(sql`DELETE FROM stats WHERE team_id = ${teamId} AND created_at < ${cutoff}`)
 
     /** Deletes raw records made outside any team before `cutoff`. */
     const purgeTeamless = (cutoff: string) =>
       affected(sql`DELETE FROM stats WHERE team_id IS NULL AND created_at < ${cutoff}`)
 
-    return { insertNew, addDaily, byDayAndTool, byUser, authoredByUser, exportPage, purgePlan, purgeTeamless } as const
+    return {
+      insertNew,
+      addDaily,
+      byDayAndTool,
+      byUser,
+      authoredByUser,
+      exportPage,
+      purgePlan,
+      ownRetentions,
+      purgeTeam,
+      purgeTeamless
+    } as const
   })
 }) {}

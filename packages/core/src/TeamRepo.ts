@@ -1,5 +1,13 @@
 import { SqlClient } from "@effect/sql"
-import { type Member, type Plan, PlanLimits, type Role, type Team, type TeamMembership } from "@mur/domain"
+import {
+  effectiveLimits,
+  type LimitOverride,
+  type Member,
+  type Plan,
+  type Role,
+  type Team,
+  type TeamMembership
+} from "@mur/domain"
 import { Effect, Option } from "effect"
 
 export interface TeamRow {
@@ -7,6 +15,10 @@ export interface TeamRow {
   readonly name: string
   readonly slug: string
   readonly plan: Plan
+  /** The team's own limits over its plan's: NULL the plan's, -1 unlimited. */
+  readonly max_members?: number | null
+  readonly max_patterns?: number | null
+  readonly retention_days?: number | null
   readonly created_at: string
   readonly updated_at: string
 }
@@ -20,8 +32,19 @@ export interface InviteRow {
   readonly used_at: string | null
 }
 
+/** A stored override as the domain reads it (`undefined`: the plan's, `null`: unlimited). */
+export const fromStoredLimit = (v: number | null | undefined): LimitOverride =>
+  v === null || v === undefined ? undefined : Number(v) < 0 ? null : Number(v)
+
+/** A domain override as stored. */
+export const toStoredLimit = (v: LimitOverride): number | null => (v === undefined ? null : v === null ? -1 : v)
+
 export const toTeam = (row: TeamRow): Team => {
-  const limits = PlanLimits[row.plan]
+  const limits = effectiveLimits(row.plan, {
+    maxMembers: fromStoredLimit(row.max_members),
+    maxPatterns: fromStoredLimit(row.max_patterns),
+    retentionDays: fromStoredLimit(row.retention_days)
+  })
   return {
     id: row.id as Team["id"],
     name: row.name,
@@ -29,12 +52,14 @@ export const toTeam = (row: TeamRow): Team => {
     plan: row.plan,
     max_members: limits.maxMembers,
     max_patterns: limits.maxPatterns,
+    retention_days: limits.retentionDays,
     created_at: row.created_at,
     updated_at: row.updated_at
   }
 }
 
-const TEAM_COLUMNS = "t.id, t.name, t.slug, t.plan, t.created_at, t.updated_at"
+const TEAM_COLUMNS =
+  "t.id, t.name, t.slug, t.plan, t.max_members, t.max_patterns, t.retention_days, t.created_at, t.updated_at"
 
 export class TeamRepo extends Effect.Service<TeamRepo>()("@mur/core/TeamRepo", {
   effect: Effect.gen(function* () {
@@ -54,6 +79,46 @@ export class TeamRepo extends Effect.Service<TeamRepo>()("@mur/core/TeamRepo", {
       sql<TeamRow>`SELECT ${sql.literal(TEAM_COLUMNS)} FROM teams t WHERE t.id = ${id}`.pipe(
         Effect.map((rows) => Option.fromNullable(rows[0]))
       )
+
+    const findBySlug = (slug: string) =>
+      sql<TeamRow>`SELECT ${sql.literal(TEAM_COLUMNS)} FROM teams t WHERE t.slug = ${slug}`.pipe(
+        Effect.map((rows) => Option.fromNullable(rows[0]))
+      )
+
+    /** Teams whose name or slug contains `search`, newest first, with what each holds. */
+    const listWithCounts = (search: string | undefined, limit: number, offset: number) =>
+      Effect.gen(function* () {
+        const like = search === undefined || search === "" ? null : `%${search.toLowerCase()}%`
+        const where = like === null ? sql`1 = 1` : sql`(lower(t.name) LIKE ${like} OR t.slug LIKE ${like})`
+        const [count] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM teams t WHERE ${where}`
+        const rows = yield* sql<TeamRow & { members: number; patterns: number }>`
+          SELECT ${sql.literal(TEAM_COLUMNS)},
+            (SELECT count(*) FROM memberships m WHERE m.team_id = t.id) AS members,
+            (SELECT count(*) FROM patterns p WHERE p.team_id = t.id AND p.deleted_at IS NULL) AS patterns
+          FROM teams t WHERE ${where}
+          ORDER BY t.created_at DESC, t.id LIMIT ${limit} OFFSET ${offset}`
+        return { total: Number(count?.n ?? 0), rows }
+      })
+
+    const countLivePatterns = (teamId: string) =>
+      sql<{ n: number }>`SELECT count(*) AS n FROM patterns WHERE team_id = ${teamId} AND deleted_at IS NULL`.pipe(
+        Effect.map((rows) => Number(rows[0]!.n))
+      )
+
+    /** Sets the plan and the team's own limits (stored form: NULL the plan's, -1 unlimited). */
+    const setPlanAndLimits = (
+      id: string,
+      values: {
+        readonly plan: Plan
+        readonly max_members: number | null
+        readonly max_patterns: number | null
+        readonly retention_days: number | null
+      },
+      at: string
+    ) =>
+      sql`UPDATE teams SET plan = ${values.plan}, max_members = ${values.max_members},
+            max_patterns = ${values.max_patterns}, retention_days = ${values.retention_days}, updated_at = ${at}
+          WHERE id = ${id}`.pipe(Effect.asVoid)
 
     const slugTaken = (slug: string) =>
       sql<{ n: number }>`SELECT count(*) AS n FROM teams WHERE slug = ${slug}`.pipe(
@@ -162,6 +227,10 @@ export class TeamRepo extends Effect.Service<TeamRepo>()("@mur/core/TeamRepo", {
     return {
       listForUser,
       findById,
+      findBySlug,
+      listWithCounts,
+      countLivePatterns,
+      setPlanAndLimits,
       slugTaken,
       insert,
       rename,

@@ -13,7 +13,6 @@ import {
   InvalidRequest,
   type Member,
   NotFound,
-  PlanLimits,
   type Role,
   type Team,
   type User
@@ -21,6 +20,7 @@ import {
 import { Effect, Option } from "effect"
 import { AuditLog } from "./AuditLog.js"
 import { ChangeFeed } from "./ChangeFeed.js"
+import { EngineConfig } from "./Config.js"
 import { addSeconds, isUniqueViolation, newId, now, sha256 } from "./rows.js"
 import { TeamRepo, toTeam } from "./TeamRepo.js"
 
@@ -54,6 +54,7 @@ export class Teams extends Effect.Service<Teams>()("@mur/core/Teams", {
     const repo = yield* TeamRepo
     const audit = yield* AuditLog
     const feed = yield* ChangeFeed
+    const config = yield* EngineConfig
 
     /**
      * The caller's active team: the only one they belong to, or the one named (id or slug)
@@ -99,7 +100,7 @@ export class Teams extends Effect.Service<Teams>()("@mur/core/Teams", {
       Effect.gen(function* () {
         const at = now()
         const slug = yield* uniqueSlug(name)
-        const row = { id: newId(), name, slug, plan: "free" as const, created_at: at, updated_at: at }
+        const row = { id: newId(), name, slug, plan: config.defaultPlan ?? "free", created_at: at, updated_at: at }
         yield* Effect.gen(function* () {
           yield* repo.insert(row)
           yield* repo.addMember(row.id, user.id, "admin", at)
@@ -191,11 +192,12 @@ export class Teams extends Effect.Service<Teams>()("@mur/core/Teams", {
           if (Option.isSome(yield* repo.membership(inv.team_id, user.id))) {
             return yield* new Conflict({ code: "already_in_team", message: "You are already a member of this team" })
           }
-          const limit = PlanLimits[team.value.plan].maxMembers
+          // Read under the lock: a plan or limit changed a moment ago counts at once.
+          const limit = toTeam(team.value).max_members
           if (limit !== null && (yield* repo.countMembers(inv.team_id)) >= limit) {
             return yield* new Forbidden({
               code: "plan_limit",
-              message: `The ${team.value.plan} plan allows ${limit} members; this team is full`
+              message: `This team's limit is ${limit} members (${team.value.plan} plan); it is full`
             })
           }
           if (!(yield* repo.useInvite(inv.id, user.id, at))) return yield* invalid

@@ -12,8 +12,31 @@ import {
   OpenApi
 } from "@effect/platform"
 import { Context, Schema } from "effect"
+import {
+  AdminCreateUserRequest,
+  AdminListParams,
+  AdminResetPasswordRequest,
+  AdminTeamDetail,
+  AdminTeamIdParam,
+  AdminTeamList,
+  AdminTeamResponse,
+  AdminUpdateTeamRequest,
+  AdminUpdateUserRequest,
+  AdminUserIdParam,
+  AdminUserList,
+  AdminUserResponse
+} from "./admin.js"
 import { AuditList, ListAuditParams } from "./audit.js"
-import { LoginRequest, LoginResponse, MeResponse, RefreshRequest, RegisterRequest, Success, TokenPair } from "./auth.js"
+import {
+  LoginRequest,
+  LoginResponse,
+  MeResponse,
+  RefreshRequest,
+  RegisterRequest,
+  SetPasswordRequest,
+  Success,
+  TokenPair
+} from "./auth.js"
 import {
   ConflictError,
   ForbiddenError,
@@ -81,6 +104,8 @@ export class CurrentUser extends Context.Tag("@mur/domain/CurrentUser")<
     /** The login (refresh-token family) of an access token; null for an API key. */
     readonly sessionId: string | null
     readonly apiKeyId: string | null
+    /** Holds the server-admin role. */
+    readonly serverAdmin: boolean
   }
 >() {}
 
@@ -90,6 +115,19 @@ export class Authentication extends HttpApiMiddleware.Tag<Authentication>()("@mu
   provides: CurrentUser,
   security: { bearer: HttpApiSecurity.bearer }
 }) {}
+
+/**
+ * The server-admin role for `/admin/*`: anyone else (anonymous, a bad token, a user without
+ * the role) gets 404, so the routes do not show they exist.
+ */
+export class AdminAuthentication extends HttpApiMiddleware.Tag<AdminAuthentication>()(
+  "@mur/domain/AdminAuthentication",
+  {
+    failure: NotFoundError,
+    provides: CurrentUser,
+    security: { bearer: HttpApiSecurity.bearer }
+  }
+) {}
 
 export const HealthStatus = Schema.Struct({ status: Schema.String })
 
@@ -110,6 +148,7 @@ export class AuthApi extends HttpApiGroup.make("auth")
       .setPayload(LoginRequest)
       .addSuccess(LoginResponse)
       .addError(UnauthorizedError)
+      .addError(ForbiddenError)
   )
   .add(
     HttpApiEndpoint.post("refresh", "/auth/refresh")
@@ -122,7 +161,8 @@ export class AuthApi extends HttpApiGroup.make("auth")
       .setPayload(RefreshRequest)
       .addSuccess(Success)
       .addError(UnauthorizedError)
-  ) {}
+  )
+  .add(HttpApiEndpoint.post("setPassword", "/auth/password").setPayload(SetPasswordRequest).addSuccess(Success)) {}
 
 /** Device login for command-line tools (RFC 8628 shape). */
 export class DeviceApi extends HttpApiGroup.make("device")
@@ -248,6 +288,40 @@ export class StatsApi extends HttpApiGroup.make("stats")
   .addError(ForbiddenError)
   .middleware(Authentication) {}
 
+/** Server administration: users, teams, plans and limits (server admins only). */
+export class AdminApi extends HttpApiGroup.make("admin")
+  .add(HttpApiEndpoint.get("listUsers", "/admin/users").setUrlParams(AdminListParams).addSuccess(AdminUserList))
+  .add(
+    HttpApiEndpoint.post("createUser", "/admin/users")
+      .setPayload(AdminCreateUserRequest)
+      .addSuccess(AdminUserResponse, { status: 201 })
+  )
+  .add(
+    HttpApiEndpoint.patch("updateUser", "/admin/users/:id")
+      .setPath(AdminUserIdParam)
+      .setPayload(AdminUpdateUserRequest)
+      .addSuccess(AdminUserResponse)
+  )
+  .add(
+    HttpApiEndpoint.post("resetPassword", "/admin/users/:id/reset-password")
+      .setPath(AdminUserIdParam)
+      .setPayload(AdminResetPasswordRequest)
+      .addSuccess(AdminUserResponse)
+  )
+  .add(HttpApiEndpoint.del("deleteUser", "/admin/users/:id").setPath(AdminUserIdParam).addSuccess(Success))
+  .add(HttpApiEndpoint.get("listTeams", "/admin/teams").setUrlParams(AdminListParams).addSuccess(AdminTeamList))
+  .add(HttpApiEndpoint.get("getTeam", "/admin/teams/:id").setPath(AdminTeamIdParam).addSuccess(AdminTeamDetail))
+  .add(
+    HttpApiEndpoint.patch("updateTeam", "/admin/teams/:id")
+      .setPath(AdminTeamIdParam)
+      .setPayload(AdminUpdateTeamRequest)
+      .addSuccess(AdminTeamResponse)
+  )
+  .addError(NotFoundError)
+  .addError(ForbiddenError)
+  .addError(ConflictError)
+  .middleware(AdminAuthentication) {}
+
 export class MurApi extends HttpApi.make("mur")
   .add(HealthApi)
   .add(AuthApi)
@@ -259,6 +333,7 @@ export class MurApi extends HttpApi.make("mur")
   .add(SyncApi)
   .add(AuditApi)
   .add(StatsApi)
+  .add(AdminApi)
   .addError(InvalidRequestError)
   .addError(PayloadTooLargeError)
   .addError(UnavailableError)

@@ -54,3 +54,9 @@ export const Success = Schema.Struct({ success: Schema.Literal(true) })
 
 export const MeResponse = Schema.Struct({ user: User, teams: Schema.Array(TeamMembership) })
 export type MeResponse = typeof MeResponse.Type
+
+/** Sets a password through a one-time link made by a server admin (`/set-password`). */
+export const SetPasswordRequest = Schema.Struct({
+  token: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200)),
+  password: Password
+})

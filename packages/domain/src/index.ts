@@ -1,4 +1,5 @@
 export * from "./Api.js"
+export * from "./admin.js"
 export * from "./audit.js"
 export * from "./auth.js"
 export * from "./errors.js"

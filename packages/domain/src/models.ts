@@ -26,6 +26,8 @@ export const Team = Schema.Struct({
   plan: Plan,
   max_members: Schema.NullOr(Schema.Number),
   max_patterns: Schema.NullOr(Schema.Number),
+  /** Days raw usage records are kept; null: never purged. */
+  retention_days: Schema.NullOr(Schema.Number),
   created_at: Timestamp,
   updated_at: Timestamp
 }).annotations({ identifier: "Team" })
@@ -34,12 +36,39 @@ export type Team = typeof Team.Type
 export const TeamMembership = Schema.Struct({ team: Team, role: Role })
 export type TeamMembership = typeof TeamMembership.Type
 
+/** A team's limits; `null` is unlimited. */
+export interface Limits {
+  readonly maxMembers: number | null
+  readonly maxPatterns: number | null
+  readonly retentionDays: number | null
+}
+
 /** Limits of each plan (seed 000 pricing table); `null` is unlimited. */
-export const PlanLimits: Record<
-  Plan,
-  { maxMembers: number | null; maxPatterns: number | null; retentionDays: number }
-> = {
+export const PlanLimits: Record<Plan, Limits> = {
   free: { maxMembers: 5, maxPatterns: 100, retentionDays: 7 },
   team: { maxMembers: 30, maxPatterns: 1000, retentionDays: 90 },
   enterprise: { maxMembers: null, maxPatterns: null, retentionDays: 365 }
+}
+
+/**
+ * One limit a team carries of its own, over its plan's: `undefined` keeps the plan's,
+ * `null` is unlimited, a number is the limit.
+ */
+export type LimitOverride = number | null | undefined
+
+/** The limits in force: the team's own where it has one, else its plan's. */
+export const effectiveLimits = (
+  plan: Plan,
+  own: {
+    readonly maxMembers: LimitOverride
+    readonly maxPatterns: LimitOverride
+    readonly retentionDays: LimitOverride
+  }
+): Limits => {
+  const base = PlanLimits[plan]
+  return {
+    maxMembers: own.maxMembers === undefined ? base.maxMembers : own.maxMembers,
+    maxPatterns: own.maxPatterns === undefined ? base.maxPatterns : own.maxPatterns,
+    retentionDays: own.retentionDays === undefined ? base.retentionDays : own.retentionDays
+  }
 }

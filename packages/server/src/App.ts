@@ -13,6 +13,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Engine, Jobs } from "@mur/core"
 import { MurApi } from "@mur/domain"
 import { Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
+import { AdminAuthenticationLive, AdminLive } from "./AdminHttp.js"
 import { Edge, edge } from "./Edge.js"
 import { AuthenticationLive, AuthLive, HealthLive, MeLive, Readiness } from "./Http.js"
 import { DeviceLive, KeysLive } from "./KeysHttp.js"
@@ -83,9 +84,10 @@ export const createHandler = async (options: ServerOptions): Promise<MurHandler>
       PatternsLive,
       SyncLive,
       AuditLive,
-      StatsLive
+      StatsLive,
+      AdminLive
     ]),
-    Layer.provide(AuthenticationLive)
+    Layer.provide([AuthenticationLive, AdminAuthenticationLive])
   )
   // Background jobs run in the runtime's scope: disposing it interrupts a run (which rolls back).
   const jobsLayer =

@@ -21,7 +21,9 @@ const HEADERS = {
 const FILES: Record<string, { readonly file: string; readonly contentType: string }> = {
   "/dashboard": { file: "dashboard.html", contentType: "text/html; charset=utf-8" },
   "/dashboard.js": { file: "dashboard.js", contentType: "text/javascript; charset=utf-8" },
-  "/dashboard.css": { file: "dashboard.css", contentType: "text/css; charset=utf-8" }
+  "/dashboard.css": { file: "dashboard.css", contentType: "text/css; charset=utf-8" },
+  "/set-password": { file: "set-password.html", contentType: "text/html; charset=utf-8" },
+  "/set-password.js": { file: "set-password.js", contentType: "text/javascript; charset=utf-8" }
 }
 
 const cache = new Map<string, string>()

@@ -1,7 +1,7 @@
 /** The HTTP handlers: each one decodes nothing itself and calls one service function. */
 import { HttpApiBuilder } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
-import { Auth } from "@mur/core"
+import { Auth, type Principal } from "@mur/core"
 import { Authentication, CurrentUser, MurApi, RateLimited, Unavailable } from "@mur/domain"
 import { Effect, Layer, Redacted } from "effect"
 import { Edge } from "./Edge.js"
@@ -45,6 +45,11 @@ export const AuthLive = HttpApiBuilder.group(MurApi, "auth", (handlers) =>
           .logout(payload.refresh_token)
           .pipe(Effect.as({ success: true as const }), Effect.catchTag("SqlError", Effect.die))
       )
+      .handle("setPassword", ({ payload }) =>
+        auth
+          .setPassword(payload.token, payload.password)
+          .pipe(Effect.as({ success: true as const }), Effect.catchTag("SqlError", Effect.die))
+      )
   })
 )
 
@@ -56,6 +61,15 @@ export const MeLive = HttpApiBuilder.group(MurApi, "me", (handlers) =>
     )
   })
 )
+
+/** The `CurrentUser` of an authenticated caller. */
+export const toCurrentUser = (p: Principal) => ({
+  user: p.user,
+  userId: p.user.id,
+  sessionId: p.sessionId,
+  apiKeyId: p.apiKeyId,
+  serverAdmin: p.serverAdmin
+})
 
 /** Bearer authentication for every `/api/*` route, and the per-user rate limit. */
 export const AuthenticationLive = Layer.effect(
@@ -79,7 +93,7 @@ export const AuthenticationLive = Layer.effect(
                   })
                 )
           }),
-          Effect.map((p) => ({ user: p.user, userId: p.user.id, sessionId: p.sessionId, apiKeyId: p.apiKeyId }))
+          Effect.map(toCurrentUser)
         )
     }
   })

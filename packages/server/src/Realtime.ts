@@ -401,7 +401,8 @@ export const makeRealtime = (
     if (notice.kind === "revoked") {
       const credential = `${notice.credential}:${notice.id}`
       for (const conn of conns) {
-        if (conn.credential === credential) closeConn(conn, 4401, "credentials revoked")
+        if (notice.credential === "user" ? conn.user.id === notice.id : conn.credential === credential)
+          closeConn(conn, 4401, "credentials revoked")
       }
       return
     }

@@ -4,6 +4,7 @@ import * as M0001 from "./0001_init.js"
 import * as M0002 from "./0002_pattern_search.js"
 import * as M0003 from "./0003_presence.js"
 import * as M0004 from "./0004_stats_jobs.js"
+import * as M0005 from "./0005_admin.js"
 
 type Script = { readonly sqlite: string; readonly pg: string }
 
@@ -40,7 +41,8 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
   "0001_init": script(M0001),
   "0002_pattern_search": script(M0002),
   "0003_presence": script(M0003),
-  "0004_stats_jobs": script(M0004)
+  "0004_stats_jobs": script(M0004),
+  "0005_admin": script(M0005)
 }
 
 export const loader = Migrator.fromRecord(migrations)
