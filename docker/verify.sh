@@ -71,7 +71,7 @@ start_dockerd() {
   command -v dockerd >/dev/null 2>&1 || return 1
   local log=/tmp/mur-verify-dockerd.log
   for opts in "" "--iptables=false --bridge=none" "--iptables=false --bridge=none --storage-driver=vfs"; do
-    info "starting dockerd $opts (log: $log)"
+    info "starting dockerd${opts:+ $opts} in the background (log: $log)"
     # shellcheck disable=SC2086
     nohup dockerd $opts >"$log" 2>&1 &
     local pid=$!
@@ -237,7 +237,7 @@ if run_sqlite "$C_SQLITE" && wait_listening "$C_SQLITE" "127.0.0.1:$PORT_SQLITE"
   done
   [ "$health" = healthy ] && pass "image HEALTHCHECK reports healthy" || fail "image HEALTHCHECK reports healthy (got $health)"
   owner="$(docker exec "$C_SQLITE" sh -c 'stat -c "%U %a" /data/mur.db /data/jwt-secret' | tr '\n' ' ')"
-  info "in the volume: /data/mur.db, /data/jwt-secret owned/mode: $owner"
+  info "in the volume (owner, mode): /data/mur.db and /data/jwt-secret: ${owner% }"
 
   docker restart -t 30 "$C_SQLITE" >/dev/null
   if wait_listening "$C_SQLITE" "127.0.0.1:$PORT_SQLITE" 2; then
@@ -286,7 +286,7 @@ out="$(docker run --rm --network host "${pg_env[@]}" "$IMAGE" migrate up 2>&1)"
 rc=$?
 [ "$rc" = 0 ] && pass "migrate up (a one-off container) exits 0" || { fail "migrate up exits $rc"; echo "$out" | tail -n 10 | sed 's/^/      /'; }
 applied="$(docker run --rm --network host "${pg_env[@]}" "$IMAGE" migrate status 2>/dev/null)"
-info "migrate status: $(echo "$applied" | tr '\n' ' ' | cut -c1-200)"
+info "migrate status: $(echo "$applied" | grep -c applied) applied: $(echo "$applied" | awk '/applied/ {print $1}' | tr '\n' ' ')"
 
 docker run -d --name "$C_A" --network host "${pg_env[@]}" -e PORT="$PORT_A" -e BASE_URL="http://127.0.0.1:$PORT_A" "$IMAGE" >/dev/null
 docker run -d --name "$C_B" --network host "${pg_env[@]}" -e PORT="$PORT_B" -e BASE_URL="http://127.0.0.1:$PORT_B" "$IMAGE" >/dev/null
