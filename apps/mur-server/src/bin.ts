@@ -96,7 +96,7 @@ const withDatabase = <A, E>(
     const database = Storage.parseDatabaseUrl(url)
     if ("error" in database) return die(`invalid DATABASE_URL: ${database.error}`)
     return run.pipe(
-      Effect.provide(Storage.layer(database)),
+      Effect.provide(Storage.layer(database, { tool: true })),
       Effect.catchAll((e) => Effect.sync(() => die(describe(e))))
     )
   })

@@ -10,7 +10,7 @@
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
-import { Context, Effect, FiberRef, Layer, Option, PubSub, Stream } from "effect"
+import { Context, Duration, Effect, FiberRef, Layer, Option, PubSub, Stream } from "effect"
 
 export type Notice =
   /** New events in a team's log, up to `seq`. */
@@ -125,12 +125,66 @@ const coalesce = (notices: ReadonlyArray<Notice>): ReadonlyArray<Notice> => {
   return [...latest.values(), ...others.values()]
 }
 
-/** In-process feed: SQLite, or an embedded engine that runs alone. */
+/** How often a SQLite server looks for notices left by other processes (`mur-server admin`). */
+const SHARED_POLL = Duration.seconds(1)
+/** Notices older than this are swept from the `notices` table. */
+const SHARED_KEEP_MS = 10 * 60 * 1000
+
+/**
+ * In-process feed: SQLite, or an embedded engine that runs alone. Its own notices never touch
+ * the database; it also reads, once a second, those that a command-line process on the same
+ * file left in the `notices` table (`layerSqliteTool`), so an admin act reaches its sockets.
+ */
 export const layerLocal: Layer.Layer<ChangeFeed, never, SqlClient.SqlClient> = Layer.scoped(
   ChangeFeed,
   Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
     const hub = yield* PubSub.unbounded<Notice>()
+    let cursor: number | null = null
+    let polls = 0
+    const poll = Effect.gen(function* () {
+      if (cursor === null) {
+        // Not before migrations made the table: the driver caches a statement that failed.
+        const [made] = yield* sql<{ n: number }>`
+          SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'notices'`
+        if (Number(made?.n ?? 0) === 0) return
+        const [row] = yield* sql<{ id: number | null }>`SELECT max(id) AS id FROM notices`
+        cursor = Number(row?.id ?? 0)
+        return
+      }
+      const rows = yield* sql<{ id: number; notice: string }>`
+        SELECT id, notice FROM notices WHERE id > ${cursor} ORDER BY id`
+      for (const row of rows) {
+        cursor = Number(row.id)
+        const notice = decode(row.notice)
+        if (notice !== null) yield* PubSub.publish(hub, notice)
+      }
+      if (++polls % 60 === 0) {
+        yield* sql`DELETE FROM notices WHERE created_at < ${new Date(Date.now() - SHARED_KEEP_MS).toISOString()}`
+      }
+    })
+    yield* poll.pipe(Effect.ignore, Effect.zipRight(Effect.sleep(SHARED_POLL)), Effect.forever, Effect.forkScoped)
     return yield* make((notices) => PubSub.publishAll(hub, notices).pipe(Effect.asVoid), Stream.fromPubSub(hub))
+  })
+)
+
+/**
+ * The feed of a command-line process on a SQLite file (`mur-server admin`): its notices go to
+ * the `notices` table after commit, where the server process picks them up.
+ */
+export const layerSqliteTool: Layer.Layer<ChangeFeed, never, SqlClient.SqlClient> = Layer.effect(
+  ChangeFeed,
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    return yield* make(
+      (notices) =>
+        Effect.forEach(
+          notices,
+          (n) => sql`INSERT INTO notices (notice, created_at) VALUES (${encode(n)}, ${new Date().toISOString()})`,
+          { discard: true }
+        ).pipe(Effect.catchAll((e) => Effect.logWarning("cannot leave a notice for the server", e))),
+      Stream.empty
+    )
   })
 )
 

@@ -96,11 +96,20 @@ const pgLayer = (url: string, maxConnections: number) =>
  * it: PostgreSQL `LISTEN/NOTIFY` across processes, or in-process for SQLite.
  */
 export const layer = (
-  config: DatabaseConfig
+  config: DatabaseConfig,
+  options: {
+    /**
+     * A command-line process beside a running server (`mur-server admin`): on SQLite its
+     * notices are left in the database for the server to read.
+     */
+    readonly tool?: boolean
+  } = {}
 ): Layer.Layer<SqlClient.SqlClient | Dialect | ChangeFeed, StorageError> => {
   const client =
     config.dialect === "sqlite"
-      ? ChangeFeedLayers.layerLocal.pipe(Layer.provideMerge(sqliteLayer(config.filename)))
+      ? (options.tool ? ChangeFeedLayers.layerSqliteTool : ChangeFeedLayers.layerLocal).pipe(
+          Layer.provideMerge(sqliteLayer(config.filename))
+        )
       : ChangeFeedLayers.layerPg.pipe(Layer.provideMerge(pgLayer(config.url, config.maxConnections ?? 10)))
   return (client as Layer.Layer<SqlClient.SqlClient | ChangeFeed, unknown>).pipe(
     Layer.orDie,

@@ -2,6 +2,9 @@
  * Operating a server: the server-admin role and disabled (or deleted) accounts on `users`;
  * a team's own limits over its plan's on `teams` (NULL: the plan's, -1: unlimited); and the
  * one-time set-password links an admin hands out (`password_links`, stored as hashes).
+ *
+ * SQLite only: `notices`, where a command-line process (`mur-server admin`) leaves change-feed
+ * notices for the server process on the same file (PostgreSQL has NOTIFY for that).
  */
 export const sqlite = `
 ALTER TABLE users ADD COLUMN server_admin INTEGER NOT NULL DEFAULT 0;
@@ -18,7 +21,12 @@ CREATE TABLE password_links (
   used_at TEXT
 );
 CREATE INDEX password_links_user ON password_links(user_id);
-CREATE INDEX password_links_expires ON password_links(expires_at)
+CREATE INDEX password_links_expires ON password_links(expires_at);
+CREATE TABLE notices (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  notice TEXT NOT NULL,
+  created_at TEXT NOT NULL
+)
 `
 
 export const pg = `
