@@ -405,11 +405,19 @@ const openPattern = async (id) => {
   )
 }
 
+/** A limit in force: a number, or null for none. */
+const cap = (limit) => (limit === null ? "unlimited" : integer.format(limit))
+/** How long raw usage records are kept (`retention_days`; null: never purged). */
+const kept = (days) => (days === null ? "without limit" : `${integer.format(days)} ${days === 1 ? "day" : "days"}`)
+
 const loadTeam = async () => {
   const [{ team, members }, status] = await Promise.all([api("GET", "/api/team"), api("GET", "/api/sync/status")])
   $("team-title").textContent = team.name
-  $("team-plan").textContent =
-    `${team.plan} plan · ${members.length}/${team.max_members ?? "∞"} members · ${status.pattern_count}/${team.max_patterns ?? "∞"} patterns`
+  $("team-plan").textContent = `${team.plan} plan`
+  $("team-limits").textContent =
+    `members ${integer.format(members.length)} / ${cap(team.max_members)} · ` +
+    `patterns ${integer.format(status.pattern_count)} / ${cap(team.max_patterns)} · ` +
+    `usage stats kept ${kept(team.retention_days)}`
   $("rename-name").value = team.name
   const roleCell = (m) =>
     isAdmin() && m.id !== state.me.id
