@@ -1,12 +1,14 @@
 /**
  * The web dashboard: the files it is served as, that every API call it makes is a route
  * of the contract, and a person's round through it in a real headless Chromium (sign in,
- * usage, live activity, patterns and restore, invite, API keys, audit, sign out).
+ * usage, live activity, patterns and restore, invite, API keys, audit, sign out), and a
+ * server admin's round through the Admin section and the set-password page.
  */
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { CHROMIUM, launchBrowser } from "./support/browser.js"
+import { execDb } from "./support/db.js"
 import { request } from "./support/http.js"
 import { ROOT, startTestServer, type TestServer } from "./support/server.js"
 import { STORES } from "./support/stores.js"
@@ -16,10 +18,23 @@ const SCRIPT = readFileSync(join(ROOT, "packages", "server", "assets", "dashboar
 
 /** `api("GET", `/api/patterns/${id}`)` → `GET /api/patterns/{}`: each call the script makes. */
 const scriptCalls = (): Array<{ method: string; path: string }> =>
-  [...SCRIPT.matchAll(/(?:api|request)\("(GET|POST|PUT|DELETE)", [`"]([^`"]+)[`"]/g)].map((m) => ({
+  [...SCRIPT.matchAll(/(?:api|request)\("(GET|POST|PUT|PATCH|DELETE)", [`"]([^`"]+)[`"]/g)].map((m) => ({
     method: m[1]!,
     path: m[2]!.split("?")[0]!.replace(/\$\{[^}]+\}/g, "{}")
   }))
+
+/**
+ * The page's errors, less the 404 its server-admin probe (`GET /admin/users?limit=1`) is
+ * meant to get for anyone without the role: Chromium logs every 4xx fetch as an error.
+ */
+const unexpected = (errors: ReadonlyArray<string>) =>
+  errors.filter((e) => !(e.includes("status of 404") && e.includes("/admin/users?limit=1")))
+
+const signIn = (email: string, password = "test password") => `(() => {
+  document.getElementById("signin-email").value = ${JSON.stringify(email)}
+  document.getElementById("signin-password").value = ${JSON.stringify(password)}
+  document.getElementById("signin-form").requestSubmit()
+})()`
 
 describe.each(STORES)("dashboard on %s", (store) => {
   let server: TestServer
@@ -30,7 +45,7 @@ describe.each(STORES)("dashboard on %s", (store) => {
     await server?.stop()
   })
 
-  it("is served at /dashboard (/ leads there) with a strict content security policy", async () => {
+  it("is served at /dashboard (/ leads there) and /set-password with a strict content security policy", async () => {
     const root = await fetch(`${server.url}/`, { redirect: "manual" })
     expect(root.status).toBe(302)
     expect(root.headers.get("location")).toBe("/dashboard")
@@ -50,6 +65,19 @@ describe.each(STORES)("dashboard on %s", (store) => {
     const css = await request(server.url, "GET", "/dashboard.css")
     expect(css.headers.get("content-type")).toBe("text/css; charset=utf-8")
 
+    const setPassword = await request(server.url, "GET", "/set-password")
+    expect(setPassword.status).toBe(200)
+    expect(setPassword.headers.get("content-type")).toBe("text/html; charset=utf-8")
+    expect(setPassword.headers.get("content-security-policy")).toBe(page.headers.get("content-security-policy"))
+    expect(setPassword.headers.get("referrer-policy")).toBe("no-referrer") // the token is in the fragment anyway
+    expect(setPassword.text).toContain('<script type="module" src="/set-password.js"></script>')
+    expect(setPassword.text).toContain('<link rel="stylesheet" href="/dashboard.css">')
+    expect(setPassword.text).not.toMatch(/<script>|\son\w+="|style="/)
+    const setPasswordJs = await request(server.url, "GET", "/set-password.js")
+    expect(setPasswordJs.headers.get("content-type")).toBe("text/javascript; charset=utf-8")
+    expect(setPasswordJs.headers.get("content-security-policy")).toContain("script-src 'self'")
+    for (const rule of ["main.narrow", "#message.ok", "#message.error"]) expect(css.text).toContain(rule)
+
     const missing = await request(server.url, "GET", "/dashboard.map")
     expect(missing.status).toBe(404)
     expect(missing.json.error.code).toBe("not_found")
@@ -62,9 +90,22 @@ describe.each(STORES)("dashboard on %s", (store) => {
         Object.keys(ops).map((method) => `${method.toUpperCase()} ${path.replace(/\{[^}]+\}/g, "{}")}`)
       )
     )
-    const calls = scriptCalls().filter((c) => c.path.startsWith("/api/") || c.path.startsWith("/auth/"))
+    const calls = scriptCalls()
     expect(calls.length).toBeGreaterThan(20)
+    for (const c of calls) expect(c.path, `${c.method} ${c.path}`).toMatch(/^\/(api|auth|admin)\//)
     for (const c of calls) expect(routes, `${c.method} ${c.path}`).toContain(`${c.method} ${c.path}`)
+    // The Admin section's calls are all checked too.
+    const admin = new Set(calls.filter((c) => c.path.startsWith("/admin/")).map((c) => `${c.method} ${c.path}`))
+    expect([...admin].sort()).toEqual([
+      "DELETE /admin/users/{}",
+      "GET /admin/teams",
+      "GET /admin/teams/{}",
+      "GET /admin/users",
+      "PATCH /admin/teams/{}",
+      "PATCH /admin/users/{}",
+      "POST /admin/users",
+      "POST /admin/users/{}/reset-password"
+    ])
   })
 
   describe.skipIf(CHROMIUM === undefined)("in a real browser", () => {
@@ -147,6 +188,11 @@ describe.each(STORES)("dashboard on %s", (store) => {
         // Team: an invite made in the page lets the invited person join.
         await page.eval(`document.querySelector("nav [data-view=team]").click()`)
         await page.waitFor(`document.querySelectorAll("#member-list tbody tr").length === 2`)
+        // The limits in force on the free plan, beside what the team holds.
+        expect(await page.eval(`document.getElementById("team-limits").textContent`)).toBe(
+          "members 2 / 5 · patterns 2 / 100 · usage stats kept 7 days"
+        )
+        expect(await page.eval(`document.querySelector("nav [data-view=admin]").hidden`)).toBe(true)
         const newcomer = await registerUser(server.url, "Newcomer")
         await page.eval(`(() => {
           document.getElementById("invite-email").value = ${JSON.stringify(newcomer.email)}
@@ -226,7 +272,155 @@ describe.each(STORES)("dashboard on %s", (store) => {
         await page.waitFor(`document.querySelector("#my-totals .value").textContent !== "0"`)
         expect((await loads()) - before).toBe(1)
 
-        expect(page.errors).toEqual([])
+        expect(unexpected(page.errors)).toEqual([])
+      } finally {
+        await browser.close()
+      }
+    })
+
+    it("takes a server admin through users, a set-password link and a team's plan and limits", async () => {
+      const t = await makeTeam(server.url, 1, "Limits Team")
+      const member = t.members[0]!
+      const operator = await registerUser(server.url, "Operator")
+      // The role as `mur-server admin users grant-admin` stores it (that command has its own
+      // tests; starting the binary here would cost seconds per store).
+      expect(
+        await execDb(server.db.url, "UPDATE users SET server_admin = TRUE WHERE email = $1", [operator.email])
+      ).toBe(1)
+      const login = (email: string, password = "test password") =>
+        request(server.url, "POST", "/auth/login", { body: { email, password } })
+      const row = (email: string) =>
+        `[...document.querySelectorAll("#admin-user-list tbody tr")].find((r) => r.textContent.includes(${JSON.stringify(email)}))`
+      const click = (email: string, label: string) =>
+        page.eval(
+          `[...${row(email)}.querySelectorAll("button")].find((b) => b.textContent === ${JSON.stringify(label)}).click()`
+        )
+      const search = (id: string, text: string) =>
+        page.eval(`(() => {
+          const box = document.getElementById(${JSON.stringify(id)})
+          box.value = ${JSON.stringify(text)}
+          box.dispatchEvent(new Event("input"))
+        })()`)
+
+      const browser = await launchBrowser()
+      const { page } = browser
+      try {
+        // The operator is in no team: the nav still offers the Admin section.
+        await page.goto(`${server.url}/dashboard`)
+        await page.waitFor(`!document.getElementById("view-signin").hidden`)
+        await page.eval(signIn(operator.email))
+        await page.waitFor(`!document.getElementById("view-noteam").hidden && !document.getElementById("nav").hidden`)
+        expect(await page.eval(`document.querySelector("nav [data-view=admin]").hidden`)).toBe(false)
+        await page.eval(`document.querySelector("nav [data-view=admin]").click()`)
+        await page.waitFor(`${row(operator.email)}`)
+        expect(await page.eval(`${row(operator.email)}.textContent`)).toContain("server admin")
+
+        // Search, then disable: the member can no longer log in, and their token stops working.
+        await search("admin-user-search", member.email)
+        await page.waitFor(
+          `document.querySelectorAll("#admin-user-list tbody tr").length === 1 && ${row(member.email)}`
+        )
+        expect(await page.eval(`${row(member.email)}.children[2].textContent`)).toBe("1") // in one team
+        await click(member.email, "Disable")
+        await page.waitFor(`${row(member.email)}.querySelector(".badge.danger")?.textContent === "disabled"`)
+        expect((await login(member.email)).status).toBe(403)
+        expect((await request(server.url, "GET", "/api/me", { token: member.token })).status).toBe(401)
+        await click(member.email, "Enable")
+        await page.waitFor(`!${row(member.email)}.querySelector(".badge.danger")`)
+        expect((await login(member.email)).status).toBe(200)
+
+        // The server-admin role, granted and taken back in the page.
+        await click(member.email, "Make admin")
+        await page.waitFor(`${row(member.email)}.textContent.includes("server admin")`)
+        const memberToken = (await login(member.email)).json.access_token
+        expect((await request(server.url, "GET", "/admin/users?limit=1", { token: memberToken })).status).toBe(200)
+        await click(member.email, "Revoke admin")
+        await page.waitFor(`!${row(member.email)}.textContent.includes("server admin")`)
+        expect((await request(server.url, "GET", "/admin/users?limit=1", { token: memberToken })).status).toBe(404)
+
+        // Reset: every login ends, and the page shows a one-time link.
+        await click(member.email, "Reset password")
+        const link = await page.waitFor<string>(
+          `!document.getElementById("admin-link").hidden && document.querySelector("#admin-link code")?.textContent`
+        )
+        expect(link).toMatch(new RegExp(`^${server.url}/set-password#token=[\\w-]+$`))
+        expect((await request(server.url, "GET", "/api/me", { token: memberToken })).status).toBe(401)
+        expect((await login(member.email)).status).toBe(401)
+
+        // A user made in the page without a password gets a link; deleting them asks first.
+        const newEmail = `made-${Date.now().toString(36)}@example.test`
+        await page.eval(`(() => {
+          document.getElementById("admin-create-email").value = ${JSON.stringify(newEmail)}
+          document.getElementById("admin-create-name").value = "Made Here"
+          document.getElementById("admin-create-form").requestSubmit()
+        })()`)
+        await page.waitFor(`document.getElementById("admin-link").textContent.includes(${JSON.stringify(newEmail)})`)
+        await search("admin-user-search", "made-")
+        await page.waitFor(`${row(newEmail)}`)
+        await click(newEmail, "Delete")
+        await page.waitFor(`document.getElementById("admin-user-list").textContent.includes("No user matches")`)
+
+        // The member follows the reset link and chooses a password; it logs in.
+        await page.goto(link)
+        await page.waitFor(`!document.getElementById("form").hidden`)
+        await page.eval(`(() => {
+          document.getElementById("password").value = "a brand new password"
+          document.getElementById("confirm").value = "a brand new password"
+          document.getElementById("form").requestSubmit()
+        })()`)
+        await page.waitFor(`document.getElementById("message").className === "ok"`)
+        expect(await page.eval(`location.hash`)).toBe("") // the token leaves the address bar
+        // Styled by the dashboard's sheet: one narrow column (22rem), the result in a green box.
+        expect(
+          await page.eval(
+            `parseFloat(getComputedStyle(document.querySelector("main")).maxWidth) / parseFloat(getComputedStyle(document.documentElement).fontSize)`
+          )
+        ).toBe(22)
+        expect(await page.eval(`getComputedStyle(document.getElementById("message")).borderTopStyle`)).toBe("solid")
+        expect((await login(member.email, "a brand new password")).status).toBe(200)
+
+        // Teams: the plan goes to "team" with max_members 2 of the team's own.
+        await page.goto(`${server.url}/dashboard#admin`)
+        await page.waitFor(`!document.getElementById("view-admin").hidden`)
+        await page.eval(`document.querySelector("[data-admin-tab=teams]").click()`)
+        await search("admin-team-search", t.team.slug)
+        await page.waitFor(
+          `(() => { const rows = document.querySelectorAll("#admin-team-list tbody tr.clickable"); return rows.length === 1 && rows[0].textContent.includes("free") })()`
+        )
+        expect(await page.eval(`document.querySelector("#admin-team-list tbody tr").textContent`)).toContain("2 / 5")
+        await page.eval(`document.querySelector("#admin-team-list tbody tr.clickable").click()`)
+        await page.waitFor(`document.getElementById("admin-team-form")`)
+        await page.eval(`(() => {
+          const set = (id, value) => {
+            const node = document.getElementById(id)
+            node.value = value
+            node.dispatchEvent(new Event("change"))
+          }
+          set("admin-team-plan", "team")
+          set("admin-max_members-mode", "number")
+          document.getElementById("admin-max_members-value").value = "2"
+          document.getElementById("admin-team-form").requestSubmit()
+        })()`)
+        await page.waitFor(`document.getElementById("flash").textContent.includes("team plan, members 2")`)
+        const after = await request(server.url, "GET", "/api/team", { token: t.admin.token })
+        expect(after.json.team).toMatchObject({ plan: "team", max_members: 2, max_patterns: 1000, retention_days: 90 })
+        await page.waitFor(
+          `document.querySelector("#admin-team-list tbody tr").textContent.includes("2 / 2") && document.querySelector("#admin-team-list .tag")?.textContent === "own"`
+        )
+        // The open team is read again: its own limit of 2 is in force.
+        await page.waitFor(`document.getElementById("admin-team-detail").textContent.includes("in force: 2")`)
+        expect(await page.eval(`document.getElementById("admin-max_members-value").value`)).toBe("2")
+
+        // A user without the role (here a team admin) sees no Admin nav.
+        await page.eval(`document.getElementById("signout").click()`)
+        await page.waitFor(`!document.getElementById("view-signin").hidden`)
+        expect(await page.eval(`document.getElementById("admin-user-list").textContent`)).toBe("")
+        await page.eval(signIn(t.admin.email))
+        await page.waitFor(`!document.getElementById("nav").hidden && !document.getElementById("view-overview").hidden`)
+        expect(await page.eval(`document.querySelector("nav [data-view=admin]").hidden`)).toBe(true)
+        expect(await page.eval(`document.querySelector("nav [data-view=audit]").hidden`)).toBe(false)
+
+        expect(unexpected(page.errors)).toEqual([])
       } finally {
         await browser.close()
       }

@@ -23,11 +23,20 @@ const state = {
   team: sessionStorage.getItem("mur.team"),
   me: null,
   role: null,
+  /** Whether the signed-in user holds the server-admin role (probed: /api/me does not say). */
+  serverAdmin: false,
   view: "overview",
   socket: null,
   socketTries: 0,
   patternPage: 1,
-  auditPage: 1
+  auditPage: 1,
+  adminTab: "users",
+  adminUserPage: 1,
+  adminTeamPage: 1,
+  /** The id of the team open in the admin section's detail, if any. */
+  adminTeam: null,
+  /** Counts sign-outs: an answer to a request of an earlier login is dropped. */
+  login: 0
 }
 
 const saveTokens = (access, refresh) => {
@@ -38,9 +47,16 @@ const saveTokens = (access, refresh) => {
 }
 
 const forget = () => {
+  state.login++
   state.access = state.refresh = state.me = state.role = null
+  state.serverAdmin = false
   for (const key of ["mur.access", "mur.refresh"]) sessionStorage.removeItem(key)
   closeSocket()
+  // What the admin section showed (accounts, a set-password link) goes with the login.
+  state.adminTeam = null
+  for (const id of ["admin-user-list", "admin-team-list", "admin-team-detail", "admin-link"]) $(id).replaceChildren()
+  $("admin-team-detail").hidden = true
+  $("admin-link").hidden = true
 }
 
 // ---------------------------------------------------------------------------------------
@@ -53,6 +69,9 @@ class ApiError extends Error {
     this.code = error?.code ?? "http_error"
   }
 }
+
+/** The answer came after a sign-out: nothing of it belongs on the page any more. */
+class Stale extends Error {}
 
 let refreshing = null
 
@@ -82,6 +101,8 @@ const refreshTokens = () => {
 }
 
 const request = async (method, path, body, retried = false) => {
+  // /admin/* answers 404 (not 401) to an expired token, so refresh a token about to expire first.
+  if (path.startsWith("/admin/") && state.access && tokenExpiresSoon()) await refreshTokens()
   const headers = {}
   if (body !== undefined) headers["content-type"] = "application/json"
   if (state.access) headers.authorization = `Bearer ${state.access}`
@@ -95,7 +116,9 @@ const request = async (method, path, body, retried = false) => {
 
 /** JSON in and out; a non-2xx answer throws an ApiError with the envelope's code and message. */
 const api = async (method, path, body) => {
+  const login = state.login
   const r = await request(method, path, body)
+  if (login !== state.login) throw new Stale("signed out")
   const text = await r.text()
   let json = null
   try {
@@ -157,7 +180,7 @@ const attempt = async (fn) => {
   try {
     return await fn()
   } catch (e) {
-    flash(e.message)
+    if (!(e instanceof Stale)) flash(e.message)
     return undefined
   }
 }
@@ -213,13 +236,19 @@ const totalsCards = (node, stats) => {
 
 const isAdmin = () => state.role === "admin"
 
+/** The views that show the active team; without one only Account and Admin remain. */
+const TEAM_VIEWS = new Set(["overview", "patterns", "team", "audit"])
+
 const show = (view) => {
   for (const section of document.querySelectorAll("main > section")) section.hidden = section.id !== `view-${view}`
   const signedIn = view !== "signin"
-  $("nav").hidden = !signedIn || view === "noteam"
+  // A server admin in no team still reaches the admin section (and their API keys).
+  $("nav").hidden = !signedIn || (view === "noteam" && !state.serverAdmin)
   $("signout").hidden = !signedIn
   for (const node of document.querySelectorAll("[data-admin]")) node.hidden = !isAdmin()
   for (const b of document.querySelectorAll("nav button")) {
+    if (b.dataset.view === "admin") b.hidden = !state.serverAdmin
+    else if (!("admin" in b.dataset)) b.hidden = TEAM_VIEWS.has(b.dataset.view) && !state.team
     if (b.dataset.view === view) b.setAttribute("aria-current", "page")
     else b.removeAttribute("aria-current")
   }
@@ -227,6 +256,8 @@ const show = (view) => {
 
 const open = (view) => {
   if (view === "audit" && !isAdmin()) view = "overview"
+  if (view === "admin" && !state.serverAdmin) view = "overview"
+  if (TEAM_VIEWS.has(view) && !state.team) return show("noteam")
   state.view = view
   location.hash = view
   show(view)
@@ -405,11 +436,19 @@ const openPattern = async (id) => {
   )
 }
 
+/** A limit in force: a number, or null for none. */
+const cap = (limit) => (limit === null ? "unlimited" : integer.format(limit))
+/** How long raw usage records are kept (`retention_days`; null: never purged). */
+const kept = (days) => (days === null ? "without limit" : `${integer.format(days)} ${days === 1 ? "day" : "days"}`)
+
 const loadTeam = async () => {
   const [{ team, members }, status] = await Promise.all([api("GET", "/api/team"), api("GET", "/api/sync/status")])
   $("team-title").textContent = team.name
-  $("team-plan").textContent =
-    `${team.plan} plan · ${members.length}/${team.max_members ?? "∞"} members · ${status.pattern_count}/${team.max_patterns ?? "∞"} patterns`
+  $("team-plan").textContent = `${team.plan} plan`
+  $("team-limits").textContent =
+    `members ${integer.format(members.length)} / ${cap(team.max_members)} · ` +
+    `patterns ${integer.format(status.pattern_count)} / ${cap(team.max_patterns)} · ` +
+    `usage stats kept ${kept(team.retention_days)}`
   $("rename-name").value = team.name
   const roleCell = (m) =>
     isAdmin() && m.id !== state.me.id
@@ -527,12 +566,354 @@ const loadAccount = async () => {
   )
 }
 
+// ---------------------------------------------------------------------------------------
+// Server administration (/admin/*, server admins only)
+
+const adminQuery = (pageKey, searchId) => {
+  const params = new URLSearchParams({ page: String(state[pageKey]), limit: "20" })
+  const search = $(searchId).value.trim()
+  if (search) params.set("search", search)
+  return params.toString()
+}
+
+/** Shows a one-time set-password link to hand over; it is never shown again. */
+const showLink = (email, url, validity) => {
+  const code = h("code", { className: "url" }, url)
+  const copy = () => {
+    const done = () => flash("Link copied", "ok")
+    const select = () => {
+      getSelection().selectAllChildren(code)
+      flash("The link is selected: press Ctrl+C (⌘C) to copy it", "ok")
+    }
+    if (navigator.clipboard) navigator.clipboard.writeText(url).then(done, select)
+    else select()
+  }
+  const box = $("admin-link")
+  box.hidden = false
+  box.replaceChildren(
+    h(
+      "p",
+      {},
+      `One-time set-password link for ${email}, valid once for ${validity}. Copy it now and hand it to them: it is not shown again.`
+    ),
+    code,
+    " ",
+    h("button", { type: "button", onclick: copy }, "Copy"),
+    " ",
+    h(
+      "button",
+      {
+        type: "button",
+        onclick: () => {
+          box.hidden = true
+          box.replaceChildren()
+        }
+      },
+      "Done"
+    )
+  )
+}
+
+/** An admin act on a user: asks first when `question` is given, then reloads the list. */
+const userAct = (question, act) => () => {
+  if (question && !confirm(question)) return
+  void attempt(async () => {
+    await act()
+    await loadAdminUsers()
+  })
+}
+
+const userActions = (u) => {
+  const self = u.id === state.me?.id
+  const button = (label, onclick, className = "") => h("button", { type: "button", className, onclick }, label)
+  return h(
+    "span",
+    { className: "actions" },
+    // Nobody disables, un-admins or deletes themselves here (the server refuses those too).
+    self
+      ? null
+      : u.disabled
+        ? button(
+            "Enable",
+            userAct(null, async () => {
+              await api("PATCH", `/admin/users/${u.id}`, { disabled: false })
+              flash(`${u.email} can sign in again`, "ok")
+            })
+          )
+        : button(
+            "Disable",
+            userAct(`Disable ${u.email}? Their logins, API keys and live connections stop at once.`, async () => {
+              await api("PATCH", `/admin/users/${u.id}`, { disabled: true })
+              flash(`${u.email} is disabled`, "ok")
+            })
+          ),
+    // Resetting one's own password would end this very login.
+    self
+      ? null
+      : button(
+          "Reset password",
+          userAct(
+            `Reset the password of ${u.email}? Every login of theirs ends, and you get a one-time link for them.`,
+            async () => {
+              const reset = await api("POST", `/admin/users/${u.id}/reset-password`, {})
+              if (reset.set_password_url) showLink(u.email, reset.set_password_url, "24 hours")
+            }
+          )
+        ),
+    u.server_admin
+      ? self
+        ? null
+        : button(
+            "Revoke admin",
+            userAct(`Take the server-admin role from ${u.email}?`, async () => {
+              await api("PATCH", `/admin/users/${u.id}`, { server_admin: false })
+              flash(`${u.email} is no longer a server admin`, "ok")
+            })
+          )
+      : button(
+          "Make admin",
+          userAct(`Make ${u.email} a server admin? They can then manage every user and team.`, async () => {
+            await api("PATCH", `/admin/users/${u.id}`, { server_admin: true })
+            flash(`${u.email} is now a server admin`, "ok")
+          })
+        ),
+    self
+      ? null
+      : button(
+          "Delete",
+          userAct(
+            `Delete ${u.email}? Their memberships, logins and API keys go; the patterns, usage and audit entries they left stay.`,
+            async () => {
+              await api("DELETE", `/admin/users/${u.id}`)
+              flash(`${u.email} deleted`, "ok")
+            }
+          ),
+          "danger"
+        )
+  )
+}
+
+const loadAdminUsers = async () => {
+  const list = await api("GET", `/admin/users?${adminQuery("adminUserPage", "admin-user-search")}`)
+  if (list.users.length === 0 && list.page > 1) {
+    state.adminUserPage = 1
+    return loadAdminUsers()
+  }
+  showPage("admin-user", list, "users")
+  table(
+    $("admin-user-list"),
+    [
+      {
+        label: "Name",
+        cell: (u) => [
+          u.name,
+          u.id === state.me?.id ? h("span", { className: "muted" }, " (you)") : null,
+          " ",
+          u.disabled ? h("span", { className: "badge danger" }, "disabled") : null,
+          u.server_admin ? h("span", { className: "badge accent" }, "server admin") : null
+        ]
+      },
+      { label: "E-mail", cell: (u) => u.email },
+      { label: "Teams", num: true, cell: (u) => integer.format(u.teams) },
+      { label: "Created", cell: (u) => when(u.created_at) },
+      { label: "", cell: userActions }
+    ],
+    list.users,
+    $("admin-user-search").value.trim() ? "No user matches" : "No users"
+  )
+}
+
+/** The team's own limit over its plan's, marked as such. */
+const ownTag = (override) =>
+  override === null ? null : h("span", { className: "tag", title: "the team's own limit, not its plan's" }, "own")
+
+const loadAdminTeams = async () => {
+  const list = await api("GET", `/admin/teams?${adminQuery("adminTeamPage", "admin-team-search")}`)
+  showPage("admin-team", list, "teams")
+  table(
+    $("admin-team-list"),
+    [
+      {
+        label: "Team",
+        cell: (t) => [h("strong", {}, t.team.name), " ", h("span", { className: "muted" }, t.team.slug)]
+      },
+      { label: "Plan", cell: (t) => h("span", { className: "badge" }, t.team.plan) },
+      {
+        label: "Members",
+        num: true,
+        cell: (t) => [`${integer.format(t.members)} / ${cap(t.team.max_members)} `, ownTag(t.overrides.max_members)]
+      },
+      {
+        label: "Patterns",
+        num: true,
+        cell: (t) => [`${integer.format(t.patterns)} / ${cap(t.team.max_patterns)} `, ownTag(t.overrides.max_patterns)]
+      },
+      {
+        label: "Usage kept",
+        num: true,
+        cell: (t) => [`${kept(t.team.retention_days)} `, ownTag(t.overrides.retention_days)]
+      },
+      { label: "Created", cell: (t) => when(t.team.created_at) }
+    ],
+    list.teams.map((t) => ({ ...t, onclick: () => attempt(() => openAdminTeam(t.team.id)) })),
+    $("admin-team-search").value.trim() ? "No team matches" : "No teams yet"
+  )
+  if (state.adminTeam) await openAdminTeam(state.adminTeam)
+}
+
+const LIMITS = [
+  { key: "max_members", label: "Members", min: 0, max: 1_000_000 },
+  { key: "max_patterns", label: "Patterns", min: 0, max: 100_000_000 },
+  { key: "retention_days", label: "Usage kept (days)", min: 1, max: 36_500 }
+]
+
+/** One limit's editor: the plan's, unlimited, or a number of the team's own. */
+const limitField = (t, { key, label, min, max }) => {
+  const own = t.overrides[key]
+  const mode = h(
+    "select",
+    { id: `admin-${key}-mode`, ariaLabel: `${label}: which limit` },
+    h("option", { value: "plan", selected: own === null }, "plan default"),
+    h("option", { value: "unlimited", selected: own === "unlimited" }, "unlimited"),
+    h("option", { value: "number", selected: typeof own === "number" }, "number")
+  )
+  const value = h("input", {
+    id: `admin-${key}-value`,
+    type: "number",
+    min: String(min),
+    max: String(max),
+    step: "1",
+    ariaLabel: `${label}: number`,
+    value: typeof own === "number" ? String(own) : ""
+  })
+  const sync = () => {
+    value.disabled = mode.value !== "number"
+    value.required = !value.disabled
+  }
+  sync()
+  mode.addEventListener("change", () => {
+    sync()
+    if (!value.disabled) value.focus()
+  })
+  const current = key === "retention_days" ? kept(t.team[key]) : cap(t.team[key])
+  return {
+    key,
+    read: () => (mode.value === "plan" ? null : mode.value === "unlimited" ? "unlimited" : Number(value.value)),
+    node: h(
+      "div",
+      { className: "inline limit" },
+      h("label", { htmlFor: mode.id }, label),
+      mode,
+      value,
+      h("span", { className: "muted" }, `in force: ${current}`)
+    )
+  }
+}
+
+const openAdminTeam = async (id) => {
+  const { team: t, members } = await api("GET", `/admin/teams/${id}`)
+  state.adminTeam = t.team.id
+  const detail = $("admin-team-detail")
+  const plan = h(
+    "select",
+    { id: "admin-team-plan" },
+    ["free", "team", "enterprise"].map((p) => h("option", { value: p, selected: p === t.team.plan }, p))
+  )
+  const fields = LIMITS.map((l) => limitField(t, l))
+  const save = (e) => {
+    e.preventDefault()
+    void attempt(async () => {
+      const body = { plan: plan.value }
+      for (const f of fields) body[f.key] = f.read()
+      const { team: saved } = await api("PATCH", `/admin/teams/${t.team.id}`, body)
+      flash(
+        `${saved.team.name} saved: ${saved.team.plan} plan, members ${cap(saved.team.max_members)}, ` +
+          `patterns ${cap(saved.team.max_patterns)}, usage kept ${kept(saved.team.retention_days)}`,
+        "ok"
+      )
+      await loadAdminTeams()
+    })
+  }
+  detail.hidden = false
+  detail.replaceChildren(
+    h(
+      "div",
+      { className: "toolbar" },
+      h("h2", {}, t.team.name),
+      h("span", { className: "badge" }, t.team.slug),
+      h(
+        "button",
+        {
+          type: "button",
+          onclick: () => {
+            state.adminTeam = null
+            detail.hidden = true
+          }
+        },
+        "Close"
+      )
+    ),
+    h(
+      "p",
+      { className: "muted" },
+      `Created ${when(t.team.created_at)} · ${integer.format(t.members)} members · ${integer.format(t.patterns)} patterns`
+    ),
+    h(
+      "form",
+      { id: "admin-team-form", onsubmit: save },
+      h("div", { className: "inline" }, h("label", { htmlFor: "admin-team-plan" }, "Plan"), plan),
+      fields.map((f) => f.node),
+      h(
+        "p",
+        { className: "muted" },
+        "A limit below what the team holds removes nothing: it only stops new members or patterns."
+      ),
+      h("button", { type: "submit" }, "Save plan and limits")
+    ),
+    h("h3", {}, "Members"),
+    h(
+      "table",
+      {},
+      h(
+        "tbody",
+        {},
+        members.length === 0
+          ? h("tr", {}, h("td", { className: "empty" }, "No members"))
+          : members.map((m) => h("tr", {}, h("td", {}, m.name), h("td", {}, m.email), h("td", {}, m.role)))
+      )
+    )
+  )
+}
+
+const showAdminTab = (tab) => {
+  state.adminTab = tab
+  $("admin-users").hidden = tab !== "users"
+  $("admin-teams").hidden = tab !== "teams"
+  for (const b of document.querySelectorAll("[data-admin-tab]"))
+    b.setAttribute("aria-selected", String(b.dataset.adminTab === tab))
+}
+
+const loadAdmin = () => {
+  showAdminTab(state.adminTab)
+  return state.adminTab === "teams" ? loadAdminTeams() : loadAdminUsers()
+}
+
+/** Whether this user may use /admin/*: 200 for a server admin, 404 for anyone else. */
+const probeServerAdmin = async () => {
+  try {
+    return (await request("GET", "/admin/users?limit=1")).ok
+  } catch {
+    return false
+  }
+}
+
 const loaders = {
   overview: loadOverview,
   patterns: loadPatterns,
   team: loadTeam,
   audit: loadAudit,
-  account: loadAccount
+  account: loadAccount,
+  admin: loadAdmin
 }
 
 /**
@@ -678,14 +1059,17 @@ const start = async () => {
   const me = await attempt(() => api("GET", "/api/me"))
   if (!me) return
   state.me = me.user
+  state.serverAdmin = await probeServerAdmin()
   $("whoami").textContent = me.user.name
   const select = $("team-select")
   select.replaceChildren(...me.teams.map(({ team }) => h("option", { value: team.id }, team.name)))
   select.hidden = me.teams.length < 2
+  const fromHash = location.hash.slice(1)
   if (me.teams.length === 0) {
     state.team = null
     state.role = null
     closeSocket()
+    if (state.serverAdmin && (fromHash === "admin" || state.view === "admin")) return open("admin")
     return show("noteam")
   }
   const current = me.teams.find(({ team }) => team.id === state.team) ?? me.teams[0]
@@ -694,7 +1078,6 @@ const start = async () => {
   select.value = state.team
   sessionStorage.setItem("mur.team", state.team)
   void connectSocket()
-  const fromHash = location.hash.slice(1)
   open(loaders[fromHash] ? fromHash : state.view)
 }
 
@@ -789,6 +1172,33 @@ const wireList = (prefix, key, load, filter, selects = []) => {
 }
 wireList("pattern", "patternPage", loadPatterns, "pattern-search", ["pattern-sort"])
 wireList("audit", "auditPage", loadAudit, "audit-action")
+wireList("admin-user", "adminUserPage", loadAdminUsers, "admin-user-search")
+wireList("admin-team", "adminTeamPage", loadAdminTeams, "admin-team-search")
+
+for (const b of document.querySelectorAll("[data-admin-tab]"))
+  b.addEventListener("click", () => {
+    showAdminTab(b.dataset.adminTab)
+    void attempt(loaders.admin)
+  })
+
+$("admin-create-form").addEventListener("submit", (e) => {
+  e.preventDefault()
+  void attempt(async () => {
+    const password = $("admin-create-password").value
+    const created = await api("POST", "/admin/users", {
+      email: $("admin-create-email").value.trim(),
+      name: $("admin-create-name").value.trim(),
+      ...(password ? { password } : {})
+    })
+    if (created.set_password_url) showLink(created.user.email, created.set_password_url, "7 days")
+    else {
+      $("admin-link").hidden = true
+      flash(`${created.user.email} created: they sign in with the password you chose`, "ok")
+    }
+    for (const id of ["admin-create-email", "admin-create-name", "admin-create-password"]) $(id).value = ""
+    await loadAdminUsers()
+  })
+})
 
 $("rename-form").addEventListener("submit", (e) => {
   e.preventDefault()

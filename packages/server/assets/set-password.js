@@ -28,6 +28,7 @@ form.addEventListener("submit", async (event) => {
     if (r.ok) {
       form.hidden = true
       history.replaceState(null, "", "/set-password")
+      document.getElementById("next").hidden = false
       return say("Your password is set. You can now sign in with mur or at /dashboard.", true)
     }
     const body = await r.json().catch(() => ({}))
