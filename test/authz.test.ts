@@ -19,6 +19,7 @@
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { execDb } from "./support/db.js"
 import { type Reply, request, uniqueEmail } from "./support/http.js"
 import { ROOT, startTestServer, type TestServer } from "./support/server.js"
 import { STORES } from "./support/stores.js"
@@ -230,6 +231,17 @@ interface Session {
   readonly token: string
 }
 
+/** A reply is the expected status, and for an error the expected code in the envelope. */
+const check = (reply: Reply, expected: Expect, label: string) => {
+  expect(reply.status, `${label}: ${reply.text}`).toBe(expected[0])
+  if (expected[1] !== undefined) {
+    expect(reply.json?.error?.code, `${label}: ${reply.text}`).toBe(expected[1])
+    expect(reply.json.error.request_id).toBe(reply.headers.get("x-request-id"))
+  } else {
+    expect(reply.json?.error, `${label}: ${reply.text}`).toBeUndefined()
+  }
+}
+
 describe("docs/authorization.md", () => {
   it("holds exactly the table this test walks", () => {
     const doc = readFileSync(join(ROOT, "docs", "authorization.md"), "utf8")
@@ -361,16 +373,6 @@ describe.each(STORES)("authorisation table on %s", (store) => {
     }
   }
 
-  const check = (reply: Reply, expected: Expect, label: string) => {
-    expect(reply.status, `${label}: ${reply.text}`).toBe(expected[0])
-    if (expected[1] !== undefined) {
-      expect(reply.json?.error?.code, `${label}: ${reply.text}`).toBe(expected[1])
-      expect(reply.json.error.request_id).toBe(reply.headers.get("x-request-id"))
-    } else {
-      expect(reply.json?.error, `${label}: ${reply.text}`).toBeUndefined()
-    }
-  }
-
   const cases = TABLE.flatMap((row) =>
     (isPatternTarget(row) ? [false, true] : [false]).map((isPublic) => ({
       row,
@@ -427,5 +429,153 @@ describe.each(STORES)("authorisation table on %s", (store) => {
     const seen = await call("GET", `/api/patterns/${privatePattern}`, { token: member.token })
     expect(seen.json.pattern.version).toBe(1)
     expect(teamB.slug).not.toBe(teamA.slug)
+  })
+})
+
+/**
+ * The server-administration routes: only a server admin gets in; everyone else gets the
+ * same 404 as for a route that does not exist, so the section does not show it exists.
+ */
+type AdminCaller = "server_admin" | "team_admin" | "member" | "bad_token" | "anon"
+const ADMIN_CALLERS: ReadonlyArray<AdminCaller> = ["server_admin", "team_admin", "member", "bad_token", "anon"]
+const ADMIN_CALLER_TITLES: Record<AdminCaller, string> = {
+  server_admin: "server admin",
+  team_admin: "admin of team A (no server role)",
+  member: "member of team A",
+  bad_token: "invalid token",
+  anon: "anonymous"
+}
+
+interface AdminRow {
+  readonly method: "GET" | "POST" | "PATCH" | "DELETE"
+  readonly path: string
+  readonly note?: string
+  /** `:id` stands for a fresh user made for each call, or team A. */
+  readonly target?: "fresh_user" | "team"
+  readonly body?: (n: number) => unknown
+  readonly ok: Expect
+}
+
+const ADMIN_TABLE: ReadonlyArray<AdminRow> = [
+  { method: "GET", path: "/admin/users", ok: OK },
+  {
+    method: "POST",
+    path: "/admin/users",
+    note: "without a password: answers a set-password link",
+    body: (n) => ({ email: uniqueEmail(`made${n}`), name: "Made" }),
+    ok: CREATED
+  },
+  {
+    method: "PATCH",
+    path: "/admin/users/:id",
+    note: "disable a fresh user",
+    target: "fresh_user",
+    body: () => ({ disabled: true }),
+    ok: OK
+  },
+  {
+    method: "POST",
+    path: "/admin/users/:id/reset-password",
+    target: "fresh_user",
+    body: () => ({}),
+    ok: OK
+  },
+  { method: "DELETE", path: "/admin/users/:id", target: "fresh_user", ok: OK },
+  { method: "GET", path: "/admin/teams", ok: OK },
+  { method: "GET", path: "/admin/teams/:id", note: "team A", target: "team", ok: OK },
+  {
+    method: "PATCH",
+    path: "/admin/teams/:id",
+    note: "team A's plan, set to what it is",
+    target: "team",
+    body: () => ({ plan: "free" }),
+    ok: OK
+  }
+]
+
+const renderAdminTable = (): string => {
+  const lines = [
+    `| route | ${ADMIN_CALLERS.map((c) => ADMIN_CALLER_TITLES[c]).join(" | ")} |`,
+    `|---|${ADMIN_CALLERS.map(() => "---").join("|")}|`
+  ]
+  for (const row of ADMIN_TABLE) {
+    const cells = ADMIN_CALLERS.map((c) => cell(c === "server_admin" ? row.ok : NOT_FOUND))
+    lines.push(`| \`${row.method} ${row.path}\`${row.note ? ` (${row.note})` : ""} | ${cells.join(" | ")} |`)
+  }
+  return lines.join("\n")
+}
+
+describe("docs/authorization.md, server administration", () => {
+  it("holds exactly the admin table this test walks", () => {
+    const doc = readFileSync(join(ROOT, "docs", "authorization.md"), "utf8")
+    const table = renderAdminTable()
+    expect(normalise(doc), `docs/authorization.md must hold this table:\n\n${table}\n`).toContain(normalise(table))
+  })
+})
+
+describe.each(STORES)("server-administration table on %s", (store) => {
+  let server: TestServer
+  const sessions = {} as Record<AdminCaller, string | undefined>
+  let team: { id: string }
+  let n = 0
+
+  const register = async (name: string) => {
+    const r = await request(server.url, "POST", "/auth/register", {
+      body: { email: uniqueEmail(name), password: "authz password 1", name }
+    })
+    expect(r.status, r.text).toBe(201)
+    return { id: r.json.user.id as string, token: r.json.access_token as string, email: r.json.user.email as string }
+  }
+
+  beforeAll(async () => {
+    server = await startTestServer(store)
+    const root = await register("root")
+    await execDb(server.db.url, "UPDATE users SET server_admin = true WHERE id = $1", [root.id])
+    const teamAdmin = await register("teamadmin")
+    const created = await request(server.url, "POST", "/api/team", { token: teamAdmin.token, body: { name: "A" } })
+    team = created.json.team
+    const member = await register("member")
+    const inv = await request(server.url, "POST", "/api/team/invite", {
+      token: teamAdmin.token,
+      body: { email: member.email }
+    })
+    await request(server.url, "POST", "/api/team/join", {
+      token: member.token,
+      body: { invite_code: inv.json.invite_code }
+    })
+    Object.assign(sessions, {
+      server_admin: root.token,
+      team_admin: teamAdmin.token,
+      member: member.token,
+      bad_token: "not-a-token",
+      anon: undefined
+    })
+  })
+  afterAll(async () => {
+    await server?.stop()
+  })
+
+  it.each(ADMIN_TABLE.map((row) => ({ row, label: `${row.method} ${row.path}` })))("$label", async ({ row }) => {
+    for (const caller of ADMIN_CALLERS) {
+      const id = row.target === "team" ? team.id : row.target === "fresh_user" ? (await register("target")).id : ""
+      const reply = await request(server.url, row.method, row.path.replace(":id", id), {
+        token: sessions[caller],
+        body: row.body?.(++n)
+      })
+      check(reply, caller === "server_admin" ? row.ok : NOT_FOUND, `${row.method} ${row.path} as ${caller}`)
+    }
+  })
+
+  it("a server admin may not lock themselves out over HTTP: 403 on disabling or un-admining themselves", async () => {
+    const me = await request(server.url, "GET", "/api/me", { token: sessions.server_admin })
+    for (const body of [{ disabled: true }, { server_admin: false }]) {
+      const r = await request(server.url, "PATCH", `/admin/users/${me.json.user.id}`, {
+        token: sessions.server_admin,
+        body
+      })
+      check(r, FORBIDDEN, JSON.stringify(body))
+    }
+    const r = await request(server.url, "DELETE", `/admin/users/${me.json.user.id}`, { token: sessions.server_admin })
+    check(r, FORBIDDEN, "delete self")
   })
 })
