@@ -4,47 +4,29 @@
  * reset and deleted (`mur-server admin users …`), set-password links, and the `/admin/*`
  * routes. On PostgreSQL every act is also checked on a second server process.
  */
-import { spawn } from "node:child_process"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { queryDb } from "./support/db.js"
 import { request, uniqueEmail } from "./support/http.js"
-import { childEnv, SERVER_BIN, type SpawnedServer, spawnServer, TEST_SECRET } from "./support/server.js"
+import { runServerCommand, type SpawnedServer, spawnServer, TEST_SECRET } from "./support/server.js"
 import { createDatabase, STORES, type TestDatabase } from "./support/stores.js"
 import { makeTeam, registerUser, type TestUser } from "./support/team.js"
 import { connect } from "./support/ws.js"
 
-/** Runs `mur-server admin …` to completion, with `input` on its stdin. */
-const admin = (
-  url: string,
-  args: ReadonlyArray<string>,
-  input?: string
-): Promise<{ code: number | null; stdout: string; stderr: string; json: any }> =>
-  new Promise((resolve) => {
-    const child = spawn(SERVER_BIN, ["admin", ...args], {
-      env: { ...childEnv(), DATABASE_URL: url, BCRYPT_COST: "10", LOG_LEVEL: "error", BASE_URL: "http://mur.test" },
-      stdio: ["pipe", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => {
-      stdout += d
-    })
-    child.stderr.on("data", (d) => {
-      stderr += d
-    })
-    child.stdin.end(input ?? "")
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)
-    child.once("exit", (code) => {
-      clearTimeout(timer)
-      let json: any
-      try {
-        json = JSON.parse(stdout)
-      } catch {
-        json = undefined
-      }
-      resolve({ code, stdout, stderr, json })
-    })
-  })
+/** Runs `mur-server admin …` to completion, with `input` on its stdin; `json` is stdout parsed. */
+const admin = async (url: string, args: ReadonlyArray<string>, input?: string) => {
+  const r = await runServerCommand(
+    ["admin", ...args],
+    { DATABASE_URL: url, BCRYPT_COST: "10", BASE_URL: "http://mur.test" },
+    input ?? ""
+  )
+  let json: any
+  try {
+    json = JSON.parse(r.stdout)
+  } catch {
+    json = undefined
+  }
+  return { ...r, json }
+}
 
 const ok = async (p: ReturnType<typeof admin>) => {
   const r = await p
@@ -173,13 +155,8 @@ describe.each(STORES)("operating a server on %s", (store) => {
       })
       expect(r.status, r.text).toBe(202)
     }
-    const run = await new Promise<number | null>((resolve) =>
-      spawn(SERVER_BIN, ["jobs", "run", "purge-stats"], {
-        env: { ...childEnv(), DATABASE_URL: db.url },
-        stdio: "ignore"
-      }).once("exit", resolve)
-    )
-    expect(run).toBe(0)
+    const run = await runServerCommand(["jobs", "run", "purge-stats"], { DATABASE_URL: db.url })
+    expect(run.code, run.stderr).toBe(0)
     const left = await queryDb<{ team_id: string; n: number }>(
       db.url,
       "SELECT team_id, count(*) AS n FROM stats WHERE team_id IN ($1, $2) GROUP BY team_id",

@@ -104,16 +104,18 @@ export const spawnServer = (env: Record<string, string>, args: ReadonlyArray<str
     })
   })
 
-/** Runs a command of the binary to completion. */
+/** Runs a command of the binary to completion, with `input` (if any) on its stdin. */
 export const runServerCommand = (
   args: ReadonlyArray<string>,
-  env: Record<string, string>
+  env: Record<string, string>,
+  input?: string
 ): Promise<{ code: number | null; stdout: string; stderr: string }> =>
   new Promise((resolve) => {
     const child = spawn(SERVER_BIN, [...args], {
       env: { ...childEnv(), LOG_LEVEL: "error", ...env },
-      stdio: ["ignore", "pipe", "pipe"]
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"]
     })
+    child.stdin?.end(input)
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d) => {
