@@ -22,11 +22,10 @@ import { open, stat } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
 import { pipeline } from "node:stream/promises"
 import { createGunzip, createGzip } from "node:zlib"
-import { Migrator, SqlClient } from "@effect/sql"
+import { SqlClient } from "@effect/sql"
 import Sqlite from "better-sqlite3"
 import { Context, Data, Effect, Layer } from "effect"
 import pg from "pg"
-import { latestMigrationId, loader, loaderUpTo } from "./migrations/index.js"
 import { bool } from "./rows.js"
 import * as Storage from "./Storage.js"
 
@@ -431,13 +430,22 @@ const readHeader = (reader: ArchiveReader, file: string) =>
         )
       if (!Number.isInteger(header.migration) || header.migration < 1)
         throw fail(`${file} is damaged (its migration level is missing)`)
-      if (header.migration > latestMigrationId)
+      if (header.migration > Storage.latestMigration)
         throw fail(
-          `${file} was taken at migration ${header.migration}, newer than this build's latest (${latestMigrationId}); use a newer mur-server`
+          `${file} was taken at migration ${header.migration}, newer than this build's latest (${Storage.latestMigration}); use a newer mur-server`
         )
       return { header, rest: lines!.slice(1) }
     },
     catch: (e) => (e instanceof BackupError ? e : fail(messageOf(e), e))
+  })
+
+/** Opens an archive and reads its header; the reader is closed with the scope. */
+const openArchive = (file: string) =>
+  Effect.gen(function* () {
+    const reader = new ArchiveReader(file)
+    yield* Effect.addFinalizer(() => Effect.sync(() => reader.close()))
+    const { header, rest } = yield* readHeader(reader, file)
+    return { header, reader, rest }
   })
 
 // ---------------------------------------------------------------------------------------
@@ -460,86 +468,106 @@ const insertSql = (dialect: Dialect, t: TableShape, rows: number) => {
   return `INSERT INTO ${quote(t.name)} (${t.columns.map(quote).join(", ")}) VALUES ${tuples.join(",")}`
 }
 
-/** Loads every table of the archive, checking it against its end record; fails on any mismatch. */
-const load = (
-  sql: SqlClient.SqlClient,
-  dialect: Dialect,
-  reader: ArchiveReader,
-  file: string,
-  first: ReadonlyArray<string>,
-  target: ReadonlyArray<TableShape>
-) =>
+interface Sink {
+  readonly sql: SqlClient.SqlClient
+  readonly dialect: Dialect
+  readonly target: ReadonlyArray<TableShape>
+}
+
+/**
+ * Reads the whole archive, checking it against its end record (SHA-256, rows per table).
+ * With a sink, every row is inserted too; without one, it only verifies, so that a damaged
+ * archive is refused before anything is touched.
+ */
+const scan = (reader: ArchiveReader, file: string, first: ReadonlyArray<string>, sink?: Sink) =>
   Effect.gen(function* () {
-    const byName = new Map(target.map((t) => [t.name, t]))
+    const byName = new Map((sink?.target ?? []).map((t) => [t.name, t]))
     const counts: Record<string, number> = {}
     let table: { shape: TableShape; perBatch: number; full: string } | undefined
     let batch: unknown[][] = []
     let end: End | undefined
-    const flush = Effect.suspend(() => {
-      if (table === undefined || batch.length === 0) return Effect.void
-      const rows = batch
+    const statements: Array<{ text: string; params: unknown[] }> = []
+    const flush = () => {
+      if (sink === undefined || table === undefined || batch.length === 0) return
+      const text = batch.length === table.perBatch ? table.full : insertSql(sink.dialect, table.shape, batch.length)
+      const params = sink.dialect === "sqlite" ? batch.flat().map(sqliteValue) : batch.flat()
+      statements.push({ text, params })
       batch = []
-      const text = rows.length === table.perBatch ? table.full : insertSql(dialect, table.shape, rows.length)
-      const params = dialect === "sqlite" ? rows.flat().map(sqliteValue) : rows.flat()
-      return Effect.asVoid(sql.unsafe(text, params as Array<any>))
-    })
-    const take = (line: string) =>
-      Effect.gen(function* () {
-        if (end !== undefined) return yield* fail(`${file} is damaged (data after its end record)`)
-        if (line.charCodeAt(0) === 91 /* [ */) {
-          if (table === undefined) return yield* fail(`${file} is damaged (a row outside any table)`)
-          let row: unknown
-          try {
-            row = JSON.parse(line)
-          } catch {
-            return yield* fail(`${file} is damaged (a row is not valid JSON)`)
-          }
-          if (!Array.isArray(row) || row.length !== table.shape.columns.length)
-            return yield* fail(`${file} is damaged (a row of ${table.shape.name} has the wrong number of values)`)
-          batch.push(row)
-          counts[table.shape.name]!++
-          if (batch.length === table.perBatch) yield* flush
+    }
+    // Synchronous per line; the statements it makes run after each chunk of lines.
+    const take = (line: string) => {
+      if (end !== undefined) throw fail(`${file} is damaged (data after its end record)`)
+      if (line.charCodeAt(0) === 91 /* [ */) {
+        if (table === undefined) throw fail(`${file} is damaged (a row outside any table)`)
+        counts[table.shape.name]!++
+        if (sink === undefined) return
+        let row: unknown
+        try {
+          row = JSON.parse(line)
+        } catch {
+          throw fail(`${file} is damaged (a row is not valid JSON)`)
+        }
+        if (!Array.isArray(row) || row.length !== table.shape.columns.length)
+          throw fail(`${file} is damaged (a row of ${table.shape.name} has the wrong number of values)`)
+        batch.push(row)
+        if (batch.length === table.perBatch) flush()
+        return
+      }
+      const record = parseObject(file, line)
+      flush()
+      if (typeof record.table === "string" && Array.isArray(record.columns)) {
+        const name = record.table
+        const columns = record.columns.map(String)
+        if (name in counts) throw fail(`${file} is damaged (table ${name} appears twice)`)
+        counts[name] = 0
+        if (sink === undefined) {
+          table = { shape: { name, columns }, perBatch: 0, full: "" }
           return
         }
-        const record = yield* Effect.try({ try: () => parseObject(file, line), catch: (e) => e as BackupError })
-        yield* flush
-        if (typeof record.table === "string" && Array.isArray(record.columns)) {
-          const name = record.table
-          const columns = record.columns.map(String)
-          const shape = byName.get(name)
-          if (shape === undefined)
-            return yield* fail(`${file} has a table ${name} that this database's schema does not have`)
-          const unknown = columns.filter((c) => !shape.columns.includes(c))
-          if (unknown.length > 0)
-            return yield* fail(
-              `${file} has columns ${name}.${unknown.join(", ")} that this database's schema does not have`
-            )
-          if (name in counts) return yield* fail(`${file} is damaged (table ${name} appears twice)`)
-          const loaded = { name, columns }
-          const perBatch = Math.max(1, Math.floor(MAX_PARAMS / Math.max(1, columns.length)))
-          table = { shape: loaded, perBatch, full: insertSql(dialect, loaded, perBatch) }
-          counts[name] = 0
-        } else if (record.end !== null && typeof record.end === "object") {
-          end = record.end as End
-        } else {
-          return yield* fail(`${file} is damaged (an unknown record)`)
-        }
+        const shape = byName.get(name)
+        if (shape === undefined) throw fail(`${file} has a table ${name} that this database's schema does not have`)
+        const unknown = columns.filter((c) => !shape.columns.includes(c))
+        if (unknown.length > 0)
+          throw fail(`${file} has columns ${name}.${unknown.join(", ")} that this database's schema does not have`)
+        const loaded = { name, columns }
+        const perBatch = Math.max(1, Math.floor(MAX_PARAMS / Math.max(1, columns.length)))
+        table = { shape: loaded, perBatch, full: insertSql(sink.dialect, loaded, perBatch) }
+      } else if (record.end !== null && typeof record.end === "object") {
+        end = record.end as End
+      } else {
+        throw fail(`${file} is damaged (an unknown record)`)
+      }
+    }
+    const takeAll = (lines: ReadonlyArray<string>) =>
+      Effect.try({
+        try: () => {
+          for (const line of lines) take(line)
+        },
+        catch: (e) => (e instanceof BackupError ? e : fail(messageOf(e), e))
       })
-    for (const line of first) yield* take(line)
+    const run = Effect.suspend(() =>
+      Effect.forEach(statements.splice(0), (st) => sink!.sql.unsafe(st.text, st.params as Array<any>), {
+        discard: true
+      })
+    ).pipe(Effect.mapError((e) => fail(`restore failed: ${messageOf(e.cause ?? e)}`, e)))
+    yield* takeAll(first)
+    yield* run
     for (;;) {
       const lines = yield* Effect.tryPromise({
         try: () => reader.next(),
         catch: (e) => (e instanceof BackupError ? e : fail(messageOf(e), e))
       })
       if (lines === null) break
-      for (const line of lines) yield* take(line)
+      yield* takeAll(lines)
+      yield* run
     }
     if (end === undefined) return yield* fail(`${file} is truncated (it has no end record)`)
     if (reader.digest() !== end.sha256) return yield* fail(`${file} is altered (its SHA-256 does not match)`)
-    for (const [name, n] of Object.entries(end.tables ?? {}))
+    const expected = end.tables ?? {}
+    for (const [name, n] of Object.entries(expected))
       if (counts[name] !== n)
         return yield* fail(`${file} is damaged (table ${name} has ${counts[name] ?? 0} rows, not ${n})`)
-    if (Object.keys(counts).length !== Object.keys(end.tables ?? {}).length)
+    if (Object.keys(counts).length !== Object.keys(expected).length)
       return yield* fail(`${file} is damaged (its tables do not match its end record)`)
     return counts
   })
@@ -575,8 +603,6 @@ const pgMigrationsTable = `CREATE TABLE effect_sql_migrations (
   name text not null
 )`
 
-const migrator = Migrator.make({})
-
 const inTransaction = <A, E, R>(self: Effect.Effect<A, E, R>) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(self))
 
@@ -586,7 +612,7 @@ const levelOf = (sql: SqlClient.SqlClient) =>
   )
 
 /** Inside one transaction on an empty schema: migrate to the archive's level, load, migrate up. */
-const rebuild = (dialect: Dialect, reader: ArchiveReader, file: string, header: Header, first: ReadonlyArray<string>) =>
+const rebuild = (dialect: Dialect, file: string, header: Header) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     if (dialect === "pg") {
@@ -596,11 +622,12 @@ const rebuild = (dialect: Dialect, reader: ArchiveReader, file: string, header: 
       // Foreign keys are checked at commit, so the load order cannot trip them.
       yield* sql.unsafe("PRAGMA defer_foreign_keys = ON")
     }
-    yield* migrator({ loader: loaderUpTo(header.migration) })
-    const counts = yield* load(sql, dialect, reader, file, first, yield* shapesVia(sql, dialect))
-    yield* migrator({ loader })
+    yield* Storage.migrateTo(header.migration)
+    const { reader, rest } = yield* openArchive(file)
+    const counts = yield* scan(reader, file, rest, { sql, dialect, target: yield* shapesVia(sql, dialect) })
+    yield* Storage.migrate
     return { counts, migrated_to: yield* levelOf(sql) }
-  }).pipe(inTransaction)
+  }).pipe(Effect.scoped, inTransaction)
 
 const asBackupError = (what: string) => (e: unknown) =>
   e instanceof BackupError ? e : fail(`${what}: ${messageOf((e as { cause?: unknown })?.cause ?? e)}`, e)
@@ -635,9 +662,8 @@ export const restore = (
 ): Effect.Effect<RestoreSummary, BackupError> =>
   Effect.gen(function* () {
     if (!existsSync(file)) return yield* fail(`no archive at ${file}`)
-    const reader = new ArchiveReader(file)
-    yield* Effect.addFinalizer(() => Effect.sync(() => reader.close()))
-    const { header, rest } = yield* readHeader(reader, file)
+    const { header, reader, rest } = yield* openArchive(file)
+    yield* scan(reader, file, rest)
     const refuse = (table: string) =>
       fail(
         `the database is not empty (table ${table} has rows); restore into an empty database, or pass --force to replace its data`
@@ -652,7 +678,7 @@ export const restore = (
           const holding = yield* inspect.pipe(Effect.mapError(asBackupError("cannot read the database")))
           if (holding !== undefined && options.force !== true) return yield* refuse(holding)
           replaced = holding !== undefined
-          return yield* rebuild("pg", reader, file, header, rest).pipe(
+          return yield* rebuild("pg", file, header).pipe(
             Effect.catchAllDefect((d) => Effect.fail(d)),
             Effect.mapError(asBackupError("restore failed"))
           )
@@ -679,7 +705,7 @@ export const restore = (
       }
       result = yield* withStore(
         { dialect: "sqlite", filename: tmp },
-        rebuild("sqlite", reader, file, header, rest).pipe(
+        rebuild("sqlite", file, header).pipe(
           Effect.catchAllDefect((d) => Effect.fail(d)),
           Effect.mapError(asBackupError("restore failed"))
         )

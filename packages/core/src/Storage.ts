@@ -13,7 +13,7 @@ import { Context, Data, Duration, Effect, Layer, Redacted } from "effect"
 import pg from "pg"
 import type { ChangeFeed } from "./ChangeFeed.js"
 import * as ChangeFeedLayers from "./ChangeFeed.js"
-import { loader, migrations } from "./migrations/index.js"
+import { latestMigrationId, loader, loaderUpTo, migrations } from "./migrations/index.js"
 
 export type DatabaseConfig =
   | { readonly dialect: "sqlite"; readonly filename: string }
@@ -140,6 +140,15 @@ const migrator = Migrator.make({})
 export const migrate = migrator({ loader }).pipe(
   Effect.mapError((e) => new StorageError({ message: `migration failed: ${e.message}`, cause: e }))
 )
+
+/** The id of the newest migration this build has. */
+export const latestMigration = latestMigrationId
+
+/** Applies the pending migrations up to `id` only (a restore rebuilds an archive's schema so). */
+export const migrateTo = (id: number) =>
+  migrator({ loader: loaderUpTo(id) }).pipe(
+    Effect.mapError((e) => new StorageError({ message: `migration failed: ${e.message}`, cause: e }))
+  )
 
 export interface MigrationStatus {
   readonly id: number
