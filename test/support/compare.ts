@@ -6,7 +6,7 @@ import Database from "better-sqlite3"
 import pg from "pg"
 
 /** Not data (see packages/core/src/Backup.ts); FTS5 shadow tables are left out by name. */
-const SKIPPED = new Set(["effect_sql_migrations", "presence"])
+const SKIPPED = new Set(["effect_sql_migrations", "presence", "notices"])
 
 export type TableRows = Map<string, { readonly columns: string[]; readonly rows: string[] }>
 

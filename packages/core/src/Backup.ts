@@ -91,10 +91,11 @@ interface TableShape {
 }
 
 /**
- * Not data: the migrator's record (an archive names its level instead) and `presence`, one
- * row per open socket of a running process, which a restored database has none of.
+ * Not data: the migrator's record (an archive names its level instead); `presence`, one row
+ * per open socket of a running process; SQLite's `notices`, change-feed notices on their way
+ * to the running server (PostgreSQL has no such table). A restored database starts without.
  */
-const SKIPPED = new Set(["effect_sql_migrations", "presence"])
+const SKIPPED = new Set(["effect_sql_migrations", "presence", "notices"])
 
 const catalogSql: Record<Dialect, { tables: string; columns: string; keys: string }> = {
   pg: {
