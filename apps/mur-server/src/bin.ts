@@ -1,16 +1,17 @@
 #!/usr/bin/env node
 import { createRequire } from "node:module"
 /**
- * `mur-server`: serve | migrate up | migrate status | jobs list | jobs run NAME.
+ * `mur-server`: serve | migrate up | migrate status | jobs list | jobs run NAME | backup | restore.
  * Configuration is the environment (see README); flags override it.
  */
 import { Args, Command, Options } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
-import { type ChangeFeed, Jobs, Storage } from "@mur/core"
+import { Backup, type ChangeFeed, Jobs, Storage } from "@mur/core"
 import { startServer } from "@mur/server"
-import { Console, Effect, Option } from "effect"
+import { Console, Effect, Layer, Option } from "effect"
 import { adminCommand } from "./admin.js"
-import { type Overrides, readSettings, SettingsError } from "./settings.js"
+import { backupCommand, restoreCommand } from "./backup.js"
+import { type Overrides, readBackupSchedule, readSettings, SettingsError } from "./settings.js"
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string }
 
@@ -20,14 +21,16 @@ const die = (message: string, code = 1): never => {
   process.exit(code)
 }
 
-const settingsOrDie = (overrides: Overrides) => {
+const orDie = <A>(read: () => A): A => {
   try {
-    return readSettings(process.env, overrides)
+    return read()
   } catch (e) {
     if (e instanceof SettingsError) return die(e.message)
     throw e
   }
 }
+
+const settingsOrDie = (overrides: Overrides) => orDie(() => readSettings(process.env, overrides))
 
 const describe = (error: unknown): string => {
   const seen = new Set<unknown>()
@@ -142,7 +145,13 @@ const withJobs = <A, E>(databaseUrl: Option.Option<string>, f: (jobs: Jobs) => E
     Effect.gen(function* () {
       const pending = (yield* Storage.migrationStatus).filter((m) => m.applied_at === null)
       if (pending.length > 0) return die("the database has pending migrations; run `mur-server migrate up` first")
-      return yield* Effect.flatMap(Jobs, f).pipe(Effect.provide(Jobs.Default))
+      // The backup job exists when BACKUP_DIR is set, as in the server.
+      const backup = orDie(() => readBackupSchedule(process.env))
+      const jobs =
+        backup === undefined
+          ? Jobs.Default
+          : Jobs.Default.pipe(Layer.provide(Layer.succeed(Backup.BackupSchedule, backup)))
+      return yield* Effect.flatMap(Jobs, f).pipe(Effect.provide(jobs))
     })
   )
 
@@ -198,7 +207,14 @@ const jobsCommand = Command.make("jobs").pipe(
 
 const root = Command.make("mur-server").pipe(
   Command.withDescription("The team server for mur"),
-  Command.withSubcommands([serve, migrate, jobsCommand, adminCommand({ die, describe, withDatabase })])
+  Command.withSubcommands([
+    serve,
+    migrate,
+    jobsCommand,
+    adminCommand({ die, describe, withDatabase }),
+    backupCommand,
+    restoreCommand
+  ])
 )
 
 const cli = Command.run(root, { name: "mur-server", version })

@@ -3,8 +3,8 @@
  * flags. A bad value is reported as one line naming the variable.
  */
 
-import { dirname, join } from "node:path"
-import { Storage } from "@mur/core"
+import { dirname, join, resolve } from "node:path"
+import { type Backup, Storage } from "@mur/core"
 import { fileSecret, type ServerOptions } from "@mur/server"
 import { Redacted } from "effect"
 
@@ -41,6 +41,33 @@ const oneOf = <T extends string>(name: string, raw: string, values: ReadonlyArra
   const v = raw.trim().toLowerCase() as T
   if (!values.includes(v)) fail(name, `"${raw}" is not one of ${values.join(", ")}`)
   return v
+}
+
+const UNIT_SECONDS: Record<string, number> = { "": 1, s: 1, m: 60, h: 3600, d: 86400 }
+
+/** A duration: whole seconds, or a number with `s`, `m`, `h` or `d` (`30m`, `6h`, `1d`). */
+const duration = (name: string, raw: string, minSeconds: number): number => {
+  const m = /^(\d+)\s*([smhd]?)$/.exec(raw.trim().toLowerCase())
+  if (!m) return fail(name, `"${raw}" is not a duration like 3600, 30m, 6h or 1d`)
+  const seconds = Number(m[1]) * UNIT_SECONDS[m[2]!]!
+  if (seconds < minSeconds || seconds > 365 * 86400) fail(name, `${raw} is outside ${minSeconds} s..365 d`)
+  return seconds
+}
+
+/** Scheduled backups: on when `BACKUP_DIR` is set (every 24 h, keeping 7, unless told). */
+export const readBackupSchedule = (env: NodeJS.ProcessEnv): Backup.BackupScheduleShape | undefined => {
+  const get = (name: string) => (env[name] === undefined || env[name] === "" ? undefined : env[name])
+  const dir = get("BACKUP_DIR")
+  if (dir === undefined) {
+    for (const name of ["BACKUP_INTERVAL", "BACKUP_KEEP"])
+      if (get(name) !== undefined) fail(name, "is set but BACKUP_DIR is not")
+    return undefined
+  }
+  return {
+    dir: resolve(dir),
+    everySeconds: duration("BACKUP_INTERVAL", get("BACKUP_INTERVAL") ?? "24h", 60),
+    keep: integer("BACKUP_KEEP", get("BACKUP_KEEP") ?? "7", 1, 10_000)
+  }
 }
 
 /** Reads the whole configuration; throws `SettingsError` with a one-line message. */
@@ -89,6 +116,8 @@ export const readSettings = (env: NodeJS.ProcessEnv, overrides: Overrides = {}):
   if (baseUrlRaw !== undefined && !/^https?:\/\/\S+$/.test(baseUrlRaw))
     fail("BASE_URL", `"${baseUrlRaw}" is not an http(s) URL`)
 
+  const backup = readBackupSchedule(env)
+
   let secret = get("JWT_SECRET")
   if (secret !== undefined && secret.length < 32) fail("JWT_SECRET", "must be at least 32 characters")
   if (secret === undefined) {
@@ -124,7 +153,8 @@ export const readSettings = (env: NodeJS.ProcessEnv, overrides: Overrides = {}):
       corsOrigins,
       rateLimits,
       logLevel: logLevel === "warn" ? "warning" : logLevel,
-      logFormat
+      logFormat,
+      ...(backup === undefined ? {} : { backup })
     }
   }
 }

@@ -8,6 +8,7 @@ import { Admin } from "./Admin.js"
 import { ApiKeys } from "./ApiKeys.js"
 import { AuditLog } from "./AuditLog.js"
 import { Auth } from "./Auth.js"
+import { BackupSchedule, type BackupScheduleShape } from "./Backup.js"
 import type { ChangeFeed } from "./ChangeFeed.js"
 import { EngineConfig, type EngineConfigShape } from "./Config.js"
 import { DeviceLogin } from "./DeviceLogin.js"
@@ -42,6 +43,7 @@ export type EngineServices =
   | SqlClient.SqlClient
   | ChangeFeed
   | Storage.Dialect
+  | Storage.Database
   | EngineConfig
 
 export interface EngineOptions {
@@ -49,6 +51,8 @@ export interface EngineOptions {
   readonly config: EngineConfigShape
   /** Apply pending migrations when the engine starts (default true). */
   readonly migrate?: boolean
+  /** Scheduled backups (the `backup` job); none when absent. */
+  readonly backup?: BackupScheduleShape | undefined
 }
 
 export const Engine = {
@@ -74,6 +78,11 @@ export const Engine = {
       Stats.Default,
       Jobs.Default
     )
-    return services.pipe(Layer.provideMerge(migrated), Layer.provideMerge(Layer.succeed(EngineConfig, options.config)))
+    const backup = options.backup === undefined ? Layer.empty : Layer.succeed(BackupSchedule, options.backup)
+    return services.pipe(
+      Layer.provideMerge(migrated),
+      Layer.provideMerge(Layer.succeed(EngineConfig, options.config)),
+      Layer.provide(backup)
+    )
   }
 }

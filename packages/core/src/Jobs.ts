@@ -9,14 +9,21 @@
  * the "last started" time read under the lock makes a job that just ran elsewhere not due.
  * SQLite has a single server process, and its first write inside the transaction takes
  * the database's write lock.
+ *
+ * The backup job (when `BackupSchedule` is provided) reads through a snapshot connection of
+ * its own; the runner's transaction only holds its lock and records the run, and on SQLite,
+ * where a transaction would hold the one connection (and the write lock) for the whole
+ * backup, there is none.
  */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Data, Duration, Effect } from "effect"
+import { Data, Duration, Effect, Option } from "effect"
+import { type BackupError, BackupSchedule, scheduledBackup } from "./Backup.js"
 import { now } from "./rows.js"
 import { Stats } from "./Stats.js"
+import { Database } from "./Storage.js"
 
-export type JobName = "purge-stats" | "purge-refresh-tokens" | "purge-invites" | "purge-device-codes"
+export type JobName = "purge-stats" | "purge-refresh-tokens" | "purge-invites" | "purge-device-codes" | "backup"
 
 export interface JobDefinition {
   readonly name: JobName
@@ -24,7 +31,9 @@ export interface JobDefinition {
   /** How often the scheduler runs it. */
   readonly every: Duration.Duration
   /** The work; its result (counts) is kept in `jobs.last_result`. Runs inside the job's transaction. */
-  readonly work: Effect.Effect<Record<string, unknown>, SqlError>
+  readonly work: Effect.Effect<Record<string, unknown>, SqlError | BackupError>
+  /** The work uses a connection of its own, not the job's transaction (see above). */
+  readonly ownConnection?: boolean
 }
 
 export type JobOutcome =
@@ -81,7 +90,10 @@ export class Jobs extends Effect.Service<Jobs>()("@mur/core/Jobs", {
         )
       )
 
-    const definitions: ReadonlyArray<JobDefinition> = [
+    const backupSchedule = yield* Effect.serviceOption(BackupSchedule)
+    const database = yield* Effect.serviceOption(Database)
+
+    const definitions: Array<JobDefinition> = [
       {
         name: "purge-stats",
         description: "Delete raw stats older than the team's plan retention (7/90/365 days); rollups stay",
@@ -107,6 +119,16 @@ export class Jobs extends Effect.Service<Jobs>()("@mur/core/Jobs", {
         work: purgeExpired("device_codes")
       }
     ]
+    if (Option.isSome(backupSchedule) && Option.isSome(database)) {
+      const schedule = backupSchedule.value
+      definitions.push({
+        name: "backup",
+        description: `Write a backup archive to ${schedule.dir}, keeping the newest ${schedule.keep}`,
+        every: Duration.seconds(schedule.everySeconds),
+        work: scheduledBackup(database.value, schedule),
+        ownConnection: true
+      })
+    }
     const byName = new Map(definitions.map((d) => [d.name as string, d]))
 
     const find = (name: string): Effect.Effect<JobDefinition, UnknownJob> => {
@@ -156,8 +178,12 @@ export class Jobs extends Effect.Service<Jobs>()("@mur/core/Jobs", {
             last_error = NULL, last_result = ${JSON.stringify(result)}, runs = runs + 1
           WHERE name = ${job.name}`
         return { name: job.name, status: "ok", started_at, finished_at, result } as const
-      }).pipe(sql.withTransaction)
-      return attempt.pipe(
+      })
+      const once = sql.onDialectOrElse({
+        pg: () => sql.withTransaction(attempt),
+        orElse: () => (job.ownConnection === true ? attempt : sql.withTransaction(attempt))
+      })
+      return once.pipe(
         Effect.catchAll((e) => {
           const error = describe(e)
           const failed = { name: job.name, status: "failed", error } as const

@@ -3,7 +3,7 @@
  * or PostgreSQL (hosted, several processes on one database), and its migrations.
  */
 
-import { mkdirSync } from "node:fs"
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 import { Migrator, SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -13,7 +13,7 @@ import { Context, Data, Duration, Effect, Layer, Redacted } from "effect"
 import pg from "pg"
 import type { ChangeFeed } from "./ChangeFeed.js"
 import * as ChangeFeedLayers from "./ChangeFeed.js"
-import { loader, migrations } from "./migrations/index.js"
+import { latestMigrationId, loader, loaderUpTo, migrations } from "./migrations/index.js"
 
 export type DatabaseConfig =
   | { readonly dialect: "sqlite"; readonly filename: string }
@@ -51,8 +51,11 @@ export const parseDatabaseUrl = (url: string): DatabaseConfig | { readonly error
 /** Which store is in use, for the few places that must know (docs, fan-out). */
 export class Dialect extends Context.Tag("@mur/core/Dialect")<Dialect, DatabaseConfig["dialect"]>() {}
 
-// Times come back as ISO strings and 64-bit integers as numbers, as they do from SQLite.
-const pgTypes = {
+/** The database the `SqlClient` is open on (backups open their own connection to it). */
+export class Database extends Context.Tag("@mur/core/Database")<Database, DatabaseConfig>() {}
+
+/** Times come back as ISO strings and 64-bit integers as numbers, as they do from SQLite. */
+export const pgTypes = {
   getTypeParser: (oid: number, format?: any) => {
     switch (oid) {
       case 1184: // timestamptz: "2026-11-22 10:00:00.123+00"
@@ -69,8 +72,20 @@ const pgTypes = {
   }
 } as any
 
+/**
+ * The database file is readable by its owner only, like `jwt-secret`: created 0600 before
+ * SQLite opens it (SQLite gives `-wal` and `-shm` the mode of the database file), or
+ * narrowed to 0600 when it already exists.
+ */
+export const ownerOnly = (filename: string) => {
+  mkdirSync(dirname(filename), { recursive: true })
+  if (existsSync(filename)) chmodSync(filename, 0o600)
+  else closeSync(openSync(filename, "a", 0o600))
+  for (const suffix of ["-wal", "-shm"]) if (existsSync(filename + suffix)) chmodSync(filename + suffix, 0o600)
+}
+
 const sqliteLayer = (filename: string) => {
-  if (filename !== ":memory:" && filename !== "") mkdirSync(dirname(filename), { recursive: true })
+  if (filename !== ":memory:" && filename !== "") ownerOnly(filename)
   const pragmas = Layer.effectDiscard(
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
@@ -104,7 +119,7 @@ export const layer = (
      */
     readonly tool?: boolean
   } = {}
-): Layer.Layer<SqlClient.SqlClient | Dialect | ChangeFeed, StorageError> => {
+): Layer.Layer<SqlClient.SqlClient | Dialect | Database | ChangeFeed, StorageError> => {
   const client =
     config.dialect === "sqlite"
       ? (options.tool ? ChangeFeedLayers.layerSqliteTool : ChangeFeedLayers.layerLocal).pipe(
@@ -114,7 +129,8 @@ export const layer = (
   return (client as Layer.Layer<SqlClient.SqlClient | ChangeFeed, unknown>).pipe(
     Layer.orDie,
     Layer.catchAllCause((cause) => Layer.fail(new StorageError({ message: "cannot open the database", cause }))),
-    Layer.merge(Layer.succeed(Dialect, config.dialect))
+    Layer.merge(Layer.succeed(Dialect, config.dialect)),
+    Layer.merge(Layer.succeed(Database, config))
   )
 }
 
@@ -124,6 +140,15 @@ const migrator = Migrator.make({})
 export const migrate = migrator({ loader }).pipe(
   Effect.mapError((e) => new StorageError({ message: `migration failed: ${e.message}`, cause: e }))
 )
+
+/** The id of the newest migration this build has. */
+export const latestMigration = latestMigrationId
+
+/** Applies the pending migrations up to `id` only (a restore rebuilds an archive's schema so). */
+export const migrateTo = (id: number) =>
+  migrator({ loader: loaderUpTo(id) }).pipe(
+    Effect.mapError((e) => new StorageError({ message: `migration failed: ${e.message}`, cause: e }))
+  )
 
 export interface MigrationStatus {
   readonly id: number

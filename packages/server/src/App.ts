@@ -102,7 +102,14 @@ export const createHandler = async (options: ServerOptions): Promise<MurHandler>
     jobsLayer
   ).pipe(
     Layer.provideMerge(Layer.mergeAll(edgeLayer, Readiness.Default)),
-    Layer.provideMerge(Engine.layer({ database: options.database, config: options.engine, migrate: options.migrate })),
+    Layer.provideMerge(
+      Engine.layer({
+        database: options.database,
+        config: options.engine,
+        migrate: options.migrate,
+        backup: options.backup
+      })
+    ),
     // Spans (one per request, one per query) cost more than the rest of a small request,
     // and nothing here exports them; an embedder that wants traces can turn this back on.
     Layer.provideMerge(Layer.setTracerEnabled(options.tracing ?? false)),

@@ -1,4 +1,4 @@
-import type { EngineConfigShape, Storage } from "@mur/core"
+import type { Backup, EngineConfigShape, Storage } from "@mur/core"
 import type { RealtimeOptions } from "./Realtime.js"
 
 /** Everything the HTTP app needs; `apps/mur-server` fills it from env and flags. */
@@ -20,6 +20,8 @@ export interface ServerOptions {
   readonly realtime?: RealtimeOptions
   /** Background jobs (retention purges): on by default, checked every `tickMs` (60 000). */
   readonly jobs?: { readonly enabled?: boolean; readonly tickMs?: number }
+  /** Scheduled backups into a folder (the `backup` job); none when absent. */
+  readonly backup?: Backup.BackupScheduleShape
 }
 
 export const resolved = (o: ServerOptions) => ({

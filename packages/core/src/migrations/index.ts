@@ -46,3 +46,12 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
 }
 
 export const loader = Migrator.fromRecord(migrations)
+
+const idOf = (key: string) => Number(key.split("_")[0])
+
+/** The id of the newest migration this build has. */
+export const latestMigrationId = Math.max(...Object.keys(migrations).map(idOf))
+
+/** The migrations up to `id` only: how a restore rebuilds the schema an archive was taken at. */
+export const loaderUpTo = (id: number) =>
+  Migrator.fromRecord(Object.fromEntries(Object.entries(migrations).filter(([key]) => idOf(key) <= id)))

@@ -1,0 +1,753 @@
+/**
+ * Backup and restore: one portable, versioned archive for both stores.
+ *
+ * An archive is gzip over newline-delimited JSON:
+ *
+ *     {"format":"mur-backup","version":1,"migration":4,"source":"sqlite","created_at":"…"}
+ *     {"table":"users","columns":["id","email",…]}
+ *     ["0b6c…","ann@example.com",…]             one JSON array per row, in the columns' order
+ *     …
+ *     {"end":{"tables":{"users":3,…},"rows":1234,"sha256":"…"}}
+ *
+ * The SHA-256 covers every byte before the last line, and the end record counts the rows of
+ * each table, so a truncated or altered archive is refused. Values are JSON: times as the
+ * RFC 3339 strings both stores read back, integers, text (JSON documents stay text), and
+ * booleans as `true`/`false` (PostgreSQL) or `0`/`1` (SQLite); a restore binds them the way
+ * the target store takes them. The tables and columns are read from the database, not
+ * listed here, so a migration that adds either needs no change in this file.
+ */
+import { createHash, randomBytes } from "node:crypto"
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs"
+import { open, stat } from "node:fs/promises"
+import { basename, dirname, join } from "node:path"
+import { pipeline } from "node:stream/promises"
+import { createGunzip, createGzip } from "node:zlib"
+import { SqlClient } from "@effect/sql"
+import Sqlite from "better-sqlite3"
+import { Context, Data, Effect, Layer } from "effect"
+import pg from "pg"
+import { bool } from "./rows.js"
+import * as Storage from "./Storage.js"
+
+export const ARCHIVE_FORMAT = "mur-backup"
+/** The archive format this build writes and the newest it reads. */
+export const ARCHIVE_VERSION = 1
+
+export class BackupError extends Data.TaggedError("BackupError")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+export interface BackupSummary {
+  readonly file: string
+  readonly format_version: number
+  /** The highest migration applied to the database it was taken from. */
+  readonly migration: number
+  readonly source: Storage.DatabaseConfig["dialect"]
+  readonly created_at: string
+  /** Rows per table. */
+  readonly tables: Record<string, number>
+  readonly rows: number
+  /** Size of the archive file. */
+  readonly bytes: number
+  readonly sha256: string
+}
+
+export interface RestoreSummary {
+  readonly file: string
+  readonly format_version: number
+  /** The archive's migration level, and the level the database is at after the restore. */
+  readonly migration: number
+  readonly migrated_to: number
+  readonly tables: Record<string, number>
+  readonly rows: number
+  /** True when `force` replaced data that was there. */
+  readonly replaced: boolean
+}
+
+/** Scheduled backups inside the server (`BACKUP_DIR`, `BACKUP_INTERVAL`, `BACKUP_KEEP`). */
+export interface BackupScheduleShape {
+  readonly dir: string
+  readonly everySeconds: number
+  readonly keep: number
+}
+
+export class BackupSchedule extends Context.Tag("@mur/core/BackupSchedule")<BackupSchedule, BackupScheduleShape>() {}
+
+const fail = (message: string, cause?: unknown) => new BackupError({ message, cause })
+const messageOf = (e: unknown) => String((e as { message?: unknown })?.message ?? e)
+
+// ---------------------------------------------------------------------------------------
+// The tables, read from the database
+
+type Rows = ReadonlyArray<Record<string, unknown>>
+type Dialect = Storage.DatabaseConfig["dialect"]
+
+interface TableShape {
+  readonly name: string
+  readonly columns: ReadonlyArray<string>
+  /** The columns' types, as a cast takes them (PostgreSQL) or as declared (SQLite). */
+  readonly types: ReadonlyArray<string>
+}
+
+/**
+ * Not data: the migrator's record (an archive names its level instead); `presence`, one row
+ * per open socket of a running process; SQLite's `notices`, change-feed notices on their way
+ * to the running server (PostgreSQL has no such table). A restored database starts without.
+ */
+const SKIPPED = new Set(["effect_sql_migrations", "presence", "notices"])
+
+const catalogSql: Record<Dialect, { tables: string; columns: string; keys: string }> = {
+  pg: {
+    tables: `SELECT table_name AS name, '' AS sql FROM information_schema.tables
+      WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`,
+    // Generated columns (patterns.search) are computed again by the target.
+    columns: `SELECT table_name, column_name, udt_name AS type, is_generated = 'ALWAYS' AS generated FROM information_schema.columns
+      WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position`,
+    keys: `SELECT (SELECT relname FROM pg_class WHERE oid = c.conrelid) AS child,
+        (SELECT relname FROM pg_class WHERE oid = c.confrelid) AS parent
+      FROM pg_constraint c WHERE c.contype = 'f' AND c.connamespace = current_schema()::regnamespace`
+  },
+  sqlite: {
+    tables: `SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`,
+    columns: `SELECT m.name AS table_name, p.name AS column_name, p.type AS type, p.hidden IN (2, 3) AS generated
+      FROM sqlite_master m, pragma_table_xinfo(m.name) p
+      WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY m.name, p.cid`,
+    keys: `SELECT m.name AS child, f."table" AS parent FROM sqlite_master m, pragma_foreign_key_list(m.name) f
+      WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.sql NOT LIKE 'CREATE VIRTUAL%'`
+  }
+}
+
+/** The data tables and their stored columns, parents before the tables whose keys point at them. */
+const shapesOf = (tables: Rows, columns: Rows, keys: Rows): ReadonlyArray<TableShape> => {
+  const virtual = tables.filter((t) => /^\s*CREATE\s+VIRTUAL\s+TABLE/i.test(String(t.sql ?? ""))).map((t) => t.name)
+  // An FTS5 table keeps its index in shadow tables named after it; triggers rebuild both.
+  const derived = (name: string) => virtual.some((v) => name === v || name.startsWith(`${v}_`))
+  const names = tables
+    .map((t) => String(t.name))
+    .filter((n) => !SKIPPED.has(n) && !derived(n))
+    .sort()
+  const columnsOf = new Map<string, Array<{ name: string; type: string }>>(names.map((n) => [n, []]))
+  for (const c of columns)
+    if (!bool(c.generated))
+      columnsOf.get(String(c.table_name))?.push({ name: String(c.column_name), type: String(c.type) })
+  const parents = new Map<string, Set<string>>(names.map((n) => [n, new Set()]))
+  for (const k of keys) {
+    const child = String(k.child)
+    const parent = String(k.parent)
+    if (child !== parent && parents.has(parent)) parents.get(child)?.add(parent)
+  }
+  const ordered: string[] = []
+  const visit = (name: string, path: Set<string>) => {
+    if (ordered.includes(name) || path.has(name)) return
+    path.add(name)
+    for (const p of parents.get(name) ?? []) visit(p, path)
+    ordered.push(name)
+  }
+  for (const n of names) visit(n, new Set())
+  return ordered.map((name) => {
+    const cs = columnsOf.get(name) ?? []
+    return { name, columns: cs.map((c) => c.name), types: cs.map((c) => c.type) }
+  })
+}
+
+const quote = (name: string) => `"${name.replace(/"/g, '""')}"`
+
+const shapesVia = (sql: SqlClient.SqlClient, dialect: Dialect) =>
+  Effect.gen(function* () {
+    const q = catalogSql[dialect]
+    const [tables, columns, keys] = yield* Effect.all([sql.unsafe(q.tables), sql.unsafe(q.columns), sql.unsafe(q.keys)])
+    return shapesOf(tables as Rows, columns as Rows, keys as Rows)
+  })
+
+// ---------------------------------------------------------------------------------------
+// Backup: one read snapshot on a connection of its own
+
+/** A consistent read of the database: every read sees the same moment. */
+interface Snapshot {
+  readonly all: (text: string) => Promise<Rows>
+  /** Calls `each` with the table's rows in batches, as arrays in the columns' order. */
+  readonly rows: (table: TableShape, each: (rows: ReadonlyArray<unknown[]>) => unknown) => Promise<void>
+  readonly close: () => Promise<void>
+}
+
+const selectAll = (t: TableShape) => `SELECT ${t.columns.map(quote).join(", ")} FROM ${quote(t.name)}`
+
+const sqliteSnapshot = (filename: string): Snapshot => {
+  if (!existsSync(filename)) throw fail(`no database at ${filename}`)
+  const db = new Sqlite(filename, { readonly: true, fileMustExist: true })
+  db.pragma("busy_timeout = 5000")
+  // A WAL read transaction: writers go on, this connection keeps seeing its first read's moment.
+  db.exec("BEGIN")
+  return {
+    all: async (text) => db.prepare(text).all() as Rows,
+    rows: async (t, each) => {
+      let batch: unknown[][] = []
+      for (const row of db.prepare(selectAll(t)).raw(true).iterate() as IterableIterator<unknown[]>) {
+        batch.push(row)
+        if (batch.length === 2000) {
+          await each(batch)
+          batch = []
+        }
+      }
+      if (batch.length > 0) await each(batch)
+    },
+    close: async () => {
+      try {
+        db.exec("COMMIT")
+      } finally {
+        db.close()
+      }
+    }
+  }
+}
+
+const pgSnapshot = async (url: string): Promise<Snapshot> => {
+  const client = new pg.Client({ connectionString: url, types: Storage.pgTypes, application_name: "mur-server backup" })
+  client.on("error", () => undefined)
+  await client.connect()
+  await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+  return {
+    all: async (text) => (await client.query(text)).rows,
+    rows: async (t, each) => {
+      await client.query(`DECLARE mur_backup NO SCROLL CURSOR FOR ${selectAll(t)}`)
+      const fetch = () => client.query<unknown[]>({ text: "FETCH 5000 FROM mur_backup", rowMode: "array" })
+      // The next batch is on its way while this one is written.
+      let next = fetch()
+      for (;;) {
+        const batch = await next
+        if (batch.rows.length === 0) break
+        next = fetch()
+        await each(batch.rows)
+      }
+      await client.query("CLOSE mur_backup")
+    },
+    close: async () => {
+      try {
+        await client.query("COMMIT")
+      } finally {
+        await client.end()
+      }
+    }
+  }
+}
+
+const checkValues = (table: string, row: ReadonlyArray<unknown>) => {
+  for (const v of row) {
+    if (v !== null && typeof v === "object") throw fail(`table ${table} holds a value this format cannot carry`)
+  }
+}
+
+const writeArchive = async (database: Storage.DatabaseConfig, output: string): Promise<BackupSummary> => {
+  const snapshot = database.dialect === "sqlite" ? sqliteSnapshot(database.filename) : await pgSnapshot(database.url)
+  // Written beside the target and renamed when complete: an archive under its name is whole.
+  const tmp = join(dirname(output), `.${basename(output)}.${randomBytes(6).toString("hex")}.tmp`)
+  let written = false
+  try {
+    const [migrated] = await snapshot
+      .all("SELECT max(migration_id) AS id FROM effect_sql_migrations")
+      .catch((e) => Promise.reject(fail(`the database has no migrations applied (${messageOf(e)})`)))
+    const migration = Number(migrated?.id ?? 0)
+    if (migration === 0) throw fail("the database has no migrations applied")
+    const q = catalogSql[database.dialect]
+    const tables = shapesOf(await snapshot.all(q.tables), await snapshot.all(q.columns), await snapshot.all(q.keys))
+
+    const gzip = createGzip({ level: 3, chunkSize: 256 * 1024 })
+    const file = createWriteStream(tmp, { flags: "wx", mode: 0o600 })
+    const done = pipeline(gzip, file)
+    done.catch(() => undefined)
+    const hash = createHash("sha256")
+    let buffer = ""
+    const flush = (): Promise<void> | undefined => {
+      hash.update(buffer)
+      const more = gzip.write(buffer)
+      buffer = ""
+      return more ? undefined : new Promise((resolve) => gzip.once("drain", resolve))
+    }
+    const created_at = new Date().toISOString()
+    buffer += `${JSON.stringify({ format: ARCHIVE_FORMAT, version: ARCHIVE_VERSION, migration, source: database.dialect, created_at })}\n`
+    const counts: Record<string, number> = {}
+    let rows = 0
+    for (const t of tables) {
+      buffer += `${JSON.stringify({ table: t.name, columns: t.columns })}\n`
+      let n = 0
+      await snapshot.rows(t, (batch) => {
+        if (n === 0) checkValues(t.name, batch[0]!)
+        for (const row of batch) buffer += `${JSON.stringify(row)}\n`
+        n += batch.length
+        return buffer.length > 1 << 20 ? flush() : undefined
+      })
+      counts[t.name] = n
+      rows += n
+    }
+    await flush()
+    const sha256 = hash.digest("hex")
+    gzip.end(`${JSON.stringify({ end: { tables: counts, rows, sha256 } })}\n`)
+    await done
+    const handle = await open(tmp, "r+")
+    try {
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    const { size } = await stat(tmp)
+    renameSync(tmp, output)
+    written = true
+    return {
+      file: output,
+      format_version: ARCHIVE_VERSION,
+      migration,
+      source: database.dialect,
+      created_at,
+      tables: counts,
+      rows,
+      bytes: size,
+      sha256
+    }
+  } finally {
+    if (!written) rmSync(tmp, { force: true })
+    await snapshot.close().catch(() => undefined)
+  }
+}
+
+/** Writes an archive of the database to `output` (mode 0600) while servers keep writing. */
+export const backup = (database: Storage.DatabaseConfig, output: string): Effect.Effect<BackupSummary, BackupError> =>
+  Effect.tryPromise({
+    try: () => writeArchive(database, output),
+    catch: (e) => (e instanceof BackupError ? e : fail(`backup failed: ${messageOf(e)}`, e))
+  })
+
+/** The archive name of a scheduled backup: sorts by time. */
+const scheduledName = /^mur-backup-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z\.ndjson\.gz$/
+
+/** One scheduled backup: a new archive in the folder, then only the newest `keep` stay. */
+export const scheduledBackup = (database: Storage.DatabaseConfig, schedule: BackupScheduleShape) =>
+  Effect.gen(function* () {
+    yield* Effect.try({
+      try: () => mkdirSync(schedule.dir, { recursive: true, mode: 0o700 }),
+      catch: (e) => fail(`cannot create ${schedule.dir}: ${messageOf(e)}`)
+    })
+    const name = `mur-backup-${new Date().toISOString().replace(/[:.]/g, "-")}.ndjson.gz`
+    const summary = yield* backup(database, join(schedule.dir, name))
+    const removed = yield* Effect.try({
+      try: () => {
+        const old = readdirSync(schedule.dir)
+          .filter((f) => scheduledName.test(f))
+          .sort()
+          .reverse()
+          .slice(schedule.keep)
+        for (const f of old) rmSync(join(schedule.dir, f), { force: true })
+        return old.length
+      },
+      catch: (e) => fail(`cannot remove old archives in ${schedule.dir}: ${messageOf(e)}`)
+    })
+    return { file: summary.file, rows: summary.rows, bytes: summary.bytes, removed }
+  })
+
+// ---------------------------------------------------------------------------------------
+// Reading an archive
+
+interface Header {
+  readonly format: string
+  readonly version: number
+  readonly migration: number
+}
+
+interface End {
+  readonly tables: Record<string, number>
+  readonly rows: number
+  readonly sha256: string
+}
+
+/** The archive's lines in batches; the hash covers every line but the last (the end record). */
+class ArchiveReader {
+  private readonly stream: AsyncIterator<string>
+  private readonly hash = createHash("sha256")
+  private carry = ""
+  /** The last complete line seen, hashed only once a later line shows it is not the end record. */
+  private held: string | undefined
+  private finished = false
+
+  constructor(private readonly file: string) {
+    const gunzip = createGunzip({ chunkSize: 256 * 1024 })
+    gunzip.setEncoding("utf8")
+    pipeline(createReadStream(file, { highWaterMark: 256 * 1024 }), gunzip).catch(() => undefined)
+    this.stream = gunzip[Symbol.asyncIterator]()
+  }
+
+  /** The next complete lines, or null at the end of the file. */
+  async next(): Promise<string[] | null> {
+    for (;;) {
+      if (this.finished) return null
+      let chunk: IteratorResult<string>
+      try {
+        chunk = await this.stream.next()
+      } catch (e) {
+        throw fail(`${this.file} is damaged or not a mur-server backup archive (${messageOf(e)})`)
+      }
+      if (chunk.done) {
+        this.finished = true
+        if (this.carry !== "") throw fail(`${this.file} is truncated (it ends mid-line)`)
+        return null
+      }
+      const text = this.carry + chunk.value
+      const last = text.lastIndexOf("\n")
+      if (last === -1) {
+        this.carry = text
+        continue
+      }
+      this.carry = text.slice(last + 1)
+      const lines = text.slice(0, last).split("\n")
+      if (this.held !== undefined) this.hash.update(`${this.held}\n`)
+      const lastStart = last - lines[lines.length - 1]!.length
+      this.hash.update(text.slice(0, lastStart))
+      this.held = lines[lines.length - 1]
+      return lines
+    }
+  }
+
+  /** SHA-256 of everything before the last line read. */
+  digest(): string {
+    return this.hash.digest("hex")
+  }
+
+  close() {
+    void this.stream.return?.()
+  }
+}
+
+const parseObject = (file: string, line: string): Record<string, unknown> => {
+  try {
+    const value = JSON.parse(line)
+    if (value !== null && typeof value === "object" && !Array.isArray(value)) return value
+  } catch {
+    // reported below
+  }
+  throw fail(`${file} is damaged (a record is not valid JSON)`)
+}
+
+const readHeader = (reader: ArchiveReader, file: string) =>
+  Effect.tryPromise({
+    try: async () => {
+      const lines = await reader.next()
+      const header = lines === null ? undefined : (parseObject(file, lines[0]!) as unknown as Header)
+      if (header?.format !== ARCHIVE_FORMAT) throw fail(`${file} is not a mur-server backup archive`)
+      if (!Number.isInteger(header.version) || header.version > ARCHIVE_VERSION)
+        throw fail(
+          `${file} is in archive format ${header.version}, newer than this build reads (${ARCHIVE_VERSION}); use a newer mur-server`
+        )
+      if (!Number.isInteger(header.migration) || header.migration < 1)
+        throw fail(`${file} is damaged (its migration level is missing)`)
+      if (header.migration > Storage.latestMigration)
+        throw fail(
+          `${file} was taken at migration ${header.migration}, newer than this build's latest (${Storage.latestMigration}); use a newer mur-server`
+        )
+      return { header, rest: lines!.slice(1) }
+    },
+    catch: (e) => (e instanceof BackupError ? e : fail(messageOf(e), e))
+  })
+
+/** Opens an archive and reads its header; the reader is closed with the scope. */
+const openArchive = (file: string) =>
+  Effect.gen(function* () {
+    const reader = new ArchiveReader(file)
+    yield* Effect.addFinalizer(() => Effect.sync(() => reader.close()))
+    const { header, rest } = yield* readHeader(reader, file)
+    return { header, reader, rest }
+  })
+
+// ---------------------------------------------------------------------------------------
+// Restore
+
+/** Rows are sent in batches of about this many characters of archive text. */
+const BATCH_CHARS = 4 << 20
+
+/**
+ * One statement per batch: the rows go as one JSON text (the archive's own lines, unparsed),
+ * which the database splits and casts itself, far cheaper than binding each value from JS.
+ */
+const insertSql = (dialect: Dialect, target: TableShape, columns: ReadonlyArray<string>) => {
+  const values = columns.map((c, i) =>
+    dialect === "pg" ? `(r ->> ${i})::${quote(target.types[target.columns.indexOf(c)]!)}` : `r ->> ${i}`
+  )
+  // SQLite: each row parsed once into JSONB, not once per column.
+  const from = dialect === "pg" ? "json_array_elements($1::json) AS r" : "(SELECT jsonb(value) AS r FROM json_each(?))"
+  return `INSERT INTO ${quote(target.name)} (${columns.map(quote).join(", ")}) SELECT ${values.join(", ")} FROM ${from}`
+}
+
+interface Sink {
+  readonly sql: SqlClient.SqlClient
+  readonly dialect: Dialect
+  readonly target: ReadonlyArray<TableShape>
+}
+
+/**
+ * Reads the whole archive, checking it against its end record (SHA-256, rows per table).
+ * With a sink, every row is inserted too; without one, it only verifies, so that a damaged
+ * archive is refused before anything is touched.
+ */
+const scan = (reader: ArchiveReader, file: string, first: ReadonlyArray<string>, sink?: Sink) =>
+  Effect.gen(function* () {
+    const byName = new Map((sink?.target ?? []).map((t) => [t.name, t]))
+    const counts: Record<string, number> = {}
+    let table: { name: string; insert: string } | undefined
+    let batch: string[] = []
+    let chars = 0
+    let end: End | undefined
+    const statements: Array<{ text: string; json: string }> = []
+    const flush = () => {
+      if (sink === undefined || table === undefined || batch.length === 0) return
+      statements.push({ text: table.insert, json: `[${batch.join(",")}]` })
+      batch = []
+      chars = 0
+    }
+    // Synchronous per line; the statements it makes run after each chunk of lines.
+    const take = (line: string) => {
+      if (end !== undefined) throw fail(`${file} is damaged (data after its end record)`)
+      if (line.charCodeAt(0) === 91 /* [ */) {
+        if (table === undefined) throw fail(`${file} is damaged (a row outside any table)`)
+        counts[table.name]!++
+        if (sink === undefined) return
+        // The first pass checked the SHA-256: these are the lines the backup wrote.
+        batch.push(line)
+        chars += line.length
+        if (chars >= BATCH_CHARS) flush()
+        return
+      }
+      const record = parseObject(file, line)
+      flush()
+      if (typeof record.table === "string" && Array.isArray(record.columns)) {
+        const name = record.table
+        const columns = record.columns.map(String)
+        if (name in counts) throw fail(`${file} is damaged (table ${name} appears twice)`)
+        counts[name] = 0
+        if (sink === undefined) {
+          table = { name, insert: "" }
+          return
+        }
+        const shape = byName.get(name)
+        if (shape === undefined) throw fail(`${file} has a table ${name} that this database's schema does not have`)
+        const unknown = columns.filter((c) => !shape.columns.includes(c))
+        if (unknown.length > 0)
+          throw fail(`${file} has columns ${name}.${unknown.join(", ")} that this database's schema does not have`)
+        table = { name, insert: insertSql(sink.dialect, shape, columns) }
+      } else if (record.end !== null && typeof record.end === "object") {
+        end = record.end as End
+      } else {
+        throw fail(`${file} is damaged (an unknown record)`)
+      }
+    }
+    const takeAll = (lines: ReadonlyArray<string>) =>
+      Effect.try({
+        try: () => {
+          for (const line of lines) take(line)
+        },
+        catch: (e) => (e instanceof BackupError ? e : fail(messageOf(e), e))
+      })
+    const run = Effect.suspend(() =>
+      Effect.forEach(statements.splice(0), (st) => sink!.sql.unsafe(st.text, [st.json]), {
+        discard: true
+      })
+    ).pipe(Effect.mapError((e) => fail(`restore failed: ${messageOf(e.cause ?? e)}`, e)))
+    yield* takeAll(first)
+    yield* run
+    for (;;) {
+      const lines = yield* Effect.tryPromise({
+        try: () => reader.next(),
+        catch: (e) => (e instanceof BackupError ? e : fail(messageOf(e), e))
+      })
+      if (lines === null) break
+      yield* takeAll(lines)
+      yield* run
+    }
+    if (end === undefined) return yield* fail(`${file} is truncated (it has no end record)`)
+    if (reader.digest() !== end.sha256) return yield* fail(`${file} is altered (its SHA-256 does not match)`)
+    const expected = end.tables ?? {}
+    for (const [name, n] of Object.entries(expected))
+      if (counts[name] !== n)
+        return yield* fail(`${file} is damaged (table ${name} has ${counts[name] ?? 0} rows, not ${n})`)
+    if (Object.keys(counts).length !== Object.keys(expected).length)
+      return yield* fail(`${file} is damaged (its tables do not match its end record)`)
+    return counts
+  })
+
+/** The first table of the database that has a row, if any: such a database is not empty. */
+const firstWithRows = (sql: SqlClient.SqlClient, tables: ReadonlyArray<TableShape>) =>
+  Effect.gen(function* () {
+    for (const t of tables) {
+      if ((yield* sql.unsafe(`SELECT 1 FROM ${quote(t.name)} LIMIT 1`)).length > 0) return t.name
+    }
+    return undefined
+  })
+
+// PostgreSQL: every table and function of the schema goes (the audit log's triggers refuse a DELETE).
+const dropSchemaObjects = `DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() LOOP
+    EXECUTE format('DROP TABLE IF EXISTS %I CASCADE', r.tablename);
+  END LOOP;
+  FOR r IN SELECT p.oid::regprocedure AS f FROM pg_proc p
+    WHERE p.pronamespace = current_schema()::regnamespace
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e') LOOP
+    EXECUTE format('DROP FUNCTION IF EXISTS %s CASCADE', r.f);
+  END LOOP;
+END $$`
+
+// The Migrator probes for its table with a query that fails when it is missing, which would
+// abort the surrounding PostgreSQL transaction; so it is created first, as the Migrator does.
+const pgMigrationsTable = `CREATE TABLE effect_sql_migrations (
+  migration_id integer primary key,
+  created_at timestamp with time zone not null default now(),
+  name text not null
+)`
+
+const inTransaction = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(self))
+
+const levelOf = (sql: SqlClient.SqlClient) =>
+  Effect.map(sql.unsafe(`SELECT max(migration_id) AS id FROM effect_sql_migrations`), (r) =>
+    Number((r as Rows)[0]?.id ?? 0)
+  )
+
+// Indexes that back no constraint: dropped for the load and built again after it, which is
+// several times faster than keeping them up to date row by row.
+const secondaryIndexes: Record<Dialect, string> = {
+  pg: `SELECT indexname AS name, indexdef AS sql FROM pg_indexes WHERE schemaname = current_schema()
+    AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE connamespace = current_schema()::regnamespace)`,
+  sqlite: `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL`
+}
+
+const withoutIndexes = <A, E, R>(sql: SqlClient.SqlClient, dialect: Dialect, load: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const indexes = (yield* sql.unsafe(secondaryIndexes[dialect])) as Rows
+    for (const i of indexes) yield* sql.unsafe(`DROP INDEX ${quote(String(i.name))}`)
+    const result = yield* load
+    for (const i of indexes) yield* sql.unsafe(String(i.sql))
+    return result
+  })
+
+/** Inside one transaction on an empty schema: migrate to the archive's level, load, migrate up. */
+const rebuild = (dialect: Dialect, file: string, header: Header) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    if (dialect === "pg") {
+      yield* sql.unsafe(dropSchemaObjects)
+      yield* sql.unsafe(pgMigrationsTable)
+    } else {
+      // Foreign keys are checked at commit, so the load order cannot trip them; a larger page
+      // cache keeps the tables being filled in memory instead of spilling them to the WAL.
+      yield* sql.unsafe("PRAGMA defer_foreign_keys = ON")
+      yield* sql.unsafe("PRAGMA cache_size = -131072")
+    }
+    yield* Storage.migrateTo(header.migration)
+    const { reader, rest } = yield* openArchive(file)
+    const target = yield* shapesVia(sql, dialect)
+    const counts = yield* withoutIndexes(sql, dialect, scan(reader, file, rest, { sql, dialect, target }))
+    yield* Storage.migrate
+    return { counts, migrated_to: yield* levelOf(sql) }
+  }).pipe(Effect.scoped, inTransaction)
+
+const asBackupError = (what: string) => (e: unknown) =>
+  e instanceof BackupError ? e : fail(`${what}: ${messageOf((e as { cause?: unknown })?.cause ?? e)}`, e)
+
+/** Is the database empty? Returns the first table holding rows, or undefined. */
+const inspect = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const dialect = yield* Storage.Dialect
+  return yield* firstWithRows(sql, yield* shapesVia(sql, dialect))
+})
+
+const withStore = <A, E>(
+  database: Storage.DatabaseConfig,
+  effect: Effect.Effect<A, E, SqlClient.SqlClient | Storage.Dialect>
+): Effect.Effect<A, E | BackupError> =>
+  Effect.scoped(
+    Layer.build(Storage.layer(database)).pipe(
+      Effect.mapError((e) => fail(`cannot open the database: ${messageOf(e.cause ?? e)}`, e)),
+      Effect.flatMap((context) => Effect.provide(effect, context))
+    )
+  )
+
+/**
+ * Restores an archive into a database that is empty (only migrations applied, or nothing),
+ * or, with `force`, replaces what is there. All or nothing: PostgreSQL in one transaction;
+ * SQLite into a new file beside the target, renamed over it when complete.
+ */
+export const restore = (
+  database: Storage.DatabaseConfig,
+  file: string,
+  options: { readonly force?: boolean } = {}
+): Effect.Effect<RestoreSummary, BackupError> =>
+  Effect.gen(function* () {
+    if (!existsSync(file)) return yield* fail(`no archive at ${file}`)
+    const { header, reader, rest } = yield* openArchive(file)
+    yield* scan(reader, file, rest)
+    const refuse = (table: string) =>
+      fail(
+        `the database is not empty (table ${table} has rows); restore into an empty database, or pass --force to replace its data`
+      )
+
+    let replaced = false
+    let result: { counts: Record<string, number>; migrated_to: number }
+    if (database.dialect === "pg") {
+      result = yield* withStore(
+        database,
+        Effect.gen(function* () {
+          const holding = yield* inspect.pipe(Effect.mapError(asBackupError("cannot read the database")))
+          if (holding !== undefined && options.force !== true) return yield* refuse(holding)
+          replaced = holding !== undefined
+          return yield* rebuild("pg", file, header).pipe(
+            Effect.catchAllDefect((d) => Effect.fail(d)),
+            Effect.mapError(asBackupError("restore failed"))
+          )
+        })
+      )
+    } else {
+      const target = database.filename
+      if (existsSync(target)) {
+        const holding = yield* withStore(
+          database,
+          Effect.gen(function* () {
+            const holding = yield* inspect
+            // Folds the WAL into the file, so no -wal of the old database outlives the swap.
+            yield* (yield* SqlClient.SqlClient).unsafe("PRAGMA wal_checkpoint(TRUNCATE)")
+            return holding
+          }).pipe(Effect.mapError(asBackupError("cannot read the database")))
+        )
+        if (holding !== undefined && options.force !== true) return yield* refuse(holding)
+        replaced = holding !== undefined
+      }
+      const tmp = `${target}.restoring-${randomBytes(6).toString("hex")}`
+      const removeTmp = () => {
+        for (const suffix of ["", "-wal", "-shm"]) rmSync(tmp + suffix, { force: true })
+      }
+      result = yield* withStore(
+        { dialect: "sqlite", filename: tmp },
+        rebuild("sqlite", file, header).pipe(
+          Effect.catchAllDefect((d) => Effect.fail(d)),
+          Effect.mapError(asBackupError("restore failed"))
+        )
+      ).pipe(Effect.tapError(() => Effect.sync(removeTmp)))
+      yield* Effect.try({
+        try: () => {
+          for (const suffix of ["-wal", "-shm"]) rmSync(target + suffix, { force: true })
+          renameSync(tmp, target)
+        },
+        catch: (e) => {
+          removeTmp()
+          return fail(`cannot move the restored database into place: ${messageOf(e)}`)
+        }
+      })
+    }
+    const rows = Object.values(result.counts).reduce((a, b) => a + b, 0)
+    return {
+      file,
+      format_version: header.version,
+      migration: header.migration,
+      migrated_to: result.migrated_to,
+      tables: result.counts,
+      rows,
+      replaced
+    }
+  }).pipe(Effect.scoped)
