@@ -724,7 +724,16 @@ export const restore = (
       }
       result = yield* withStore(
         { dialect: "sqlite", filename: tmp },
-        rebuild("sqlite", file, header).pipe(
+        Effect.gen(function* () {
+          // A new file that nothing else opens and that is thrown away on any failure: no
+          // journal and no fsync per commit while it is filled; the swap below makes it live.
+          const sql = yield* SqlClient.SqlClient
+          yield* sql.unsafe("PRAGMA journal_mode = OFF")
+          yield* sql.unsafe("PRAGMA synchronous = OFF")
+          const done = yield* rebuild("sqlite", file, header)
+          yield* sql.unsafe("PRAGMA journal_mode = WAL")
+          return done
+        }).pipe(
           Effect.catchAllDefect((d) => Effect.fail(d)),
           Effect.mapError(asBackupError("restore failed"))
         )
