@@ -571,6 +571,22 @@ const scan = (reader: ArchiveReader, file: string, first: ReadonlyArray<string>,
     return counts
   })
 
+/** The end record agrees with what was read: the SHA-256 of every line before it, and the rows per table. */
+const checkEnd = (
+  file: string,
+  reader: ArchiveReader,
+  end: End | undefined,
+  counts: Readonly<Record<string, number>>
+) => {
+  if (end === undefined) throw fail(`${file} is truncated (it has no end record)`)
+  if (reader.digest() !== end.sha256) throw fail(`${file} is altered (its SHA-256 does not match)`)
+  const expected = end.tables ?? {}
+  for (const [name, n] of Object.entries(expected))
+    if (counts[name] !== n) throw fail(`${file} is damaged (table ${name} has ${counts[name] ?? 0} rows, not ${n})`)
+  if (Object.keys(counts).length !== Object.keys(expected).length)
+    throw fail(`${file} is damaged (its tables do not match its end record)`)
+}
+
 /** The first table of the database that has a row, if any: such a database is not empty. */
 const firstWithRows = (sql: SqlClient.SqlClient, tables: ReadonlyArray<TableShape>) =>
   Effect.gen(function* () {
@@ -648,6 +664,112 @@ const rebuild = (dialect: Dialect, file: string, header: Header) =>
     return { counts, migrated_to: yield* levelOf(sql) }
   }).pipe(Effect.scoped, inTransaction)
 
+/** SQLite binds no booleans: a PostgreSQL archive's `true`/`false` become 1/0. */
+const sqliteValue = (v: unknown) => (v === true ? 1 : v === false ? 0 : v)
+
+/**
+ * Fills a new SQLite file (migrated to the archive's level, nothing else open on it) straight
+ * through better-sqlite3: multi-row prepared INSERTs, no journal, no fsync, secondary indexes
+ * built after the load, the archive verified as it is read. The file is thrown away by the
+ * caller on any failure, so checking at the end changes nothing that was live.
+ */
+const loadSqliteFile = (filename: string, file: string) =>
+  Effect.gen(function* () {
+    const { reader, rest } = yield* openArchive(file)
+    const db = new Sqlite(filename)
+    yield* Effect.addFinalizer(() => Effect.sync(() => db.close()))
+    return yield* Effect.tryPromise({
+      try: async () => {
+        db.pragma("journal_mode = OFF")
+        db.pragma("synchronous = OFF")
+        db.pragma("cache_size = -131072")
+        db.pragma("foreign_keys = ON")
+        db.pragma("defer_foreign_keys = ON")
+        const all = (text: string) => db.prepare(text).all() as Rows
+        const q = catalogSql.sqlite
+        const shapes = new Map(shapesOf(all(q.tables), all(q.columns), all(q.keys)).map((t) => [t.name, t]))
+        const indexes = all(secondaryIndexes.sqlite)
+        db.exec("BEGIN")
+        for (const i of indexes) db.exec(`DROP INDEX ${quote(String(i.name))}`)
+        const counts: Record<string, number> = {}
+        let end: End | undefined
+        let table:
+          | { name: string; width: number; many: Sqlite.Statement; one: Sqlite.Statement; per: number }
+          | undefined
+        let values: unknown[] = []
+        const flush = () => {
+          if (table === undefined) return
+          const { width, one } = table
+          for (let i = 0; i < values.length; i += width) one.run(values.slice(i, i + width))
+          values = []
+        }
+        const take = (line: string) => {
+          if (end !== undefined) throw fail(`${file} is damaged (data after its end record)`)
+          if (line.charCodeAt(0) === 91 /* [ */) {
+            if (table === undefined) throw fail(`${file} is damaged (a row outside any table)`)
+            let row: unknown
+            try {
+              row = JSON.parse(line)
+            } catch {
+              throw fail(`${file} is damaged (a row is not valid JSON)`)
+            }
+            if (!Array.isArray(row) || row.length !== table.width)
+              throw fail(`${file} is damaged (a row of ${table.name} has the wrong number of values)`)
+            for (const v of row) values.push(sqliteValue(v))
+            counts[table.name]!++
+            if (values.length === table.width * table.per) {
+              table.many.run(values)
+              values = []
+            }
+            return
+          }
+          const record = parseObject(file, line)
+          flush()
+          if (typeof record.table === "string" && Array.isArray(record.columns)) {
+            const name = record.table
+            const columns = record.columns.map(String)
+            if (name in counts) throw fail(`${file} is damaged (table ${name} appears twice)`)
+            const shape = shapes.get(name)
+            if (shape === undefined) throw fail(`${file} has a table ${name} that this database's schema does not have`)
+            const unknown = columns.filter((c) => !shape.columns.includes(c))
+            if (unknown.length > 0)
+              throw fail(`${file} has columns ${name}.${unknown.join(", ")} that this database's schema does not have`)
+            counts[name] = 0
+            const width = Math.max(1, columns.length)
+            // SQLite binds at most 32,766 values per statement.
+            const per = Math.max(1, Math.min(200, Math.floor(30_000 / width)))
+            const tuple = `(${columns.map(() => "?").join(", ")})`
+            const head = `INSERT INTO ${quote(name)} (${columns.map(quote).join(", ")}) VALUES `
+            table = {
+              name,
+              width,
+              per,
+              many: db.prepare(head + Array.from({ length: per }, () => tuple).join(", ")),
+              one: db.prepare(head + tuple)
+            }
+          } else if (record.end !== null && typeof record.end === "object") {
+            end = record.end as End
+          } else {
+            throw fail(`${file} is damaged (an unknown record)`)
+          }
+        }
+        for (const line of rest) take(line)
+        for (;;) {
+          const lines = await reader.next()
+          if (lines === null) break
+          for (const line of lines) take(line)
+        }
+        flush()
+        checkEnd(file, reader, end, counts)
+        for (const i of indexes) db.exec(String(i.sql))
+        db.exec("COMMIT")
+        db.pragma("journal_mode = WAL")
+        return counts
+      },
+      catch: (e) => (e instanceof BackupError ? e : fail(`restore failed: ${messageOf(e)}`, e))
+    })
+  }).pipe(Effect.scoped)
+
 const asBackupError = (what: string) => (e: unknown) =>
   e instanceof BackupError ? e : fail(`${what}: ${messageOf((e as { cause?: unknown })?.cause ?? e)}`, e)
 
@@ -682,7 +804,8 @@ export const restore = (
   Effect.gen(function* () {
     if (!existsSync(file)) return yield* fail(`no archive at ${file}`)
     const { header, reader, rest } = yield* openArchive(file)
-    yield* scan(reader, file, rest)
+    // SQLite fills a new file that goes live only once the whole archive checked out.
+    if (database.dialect === "pg") yield* scan(reader, file, rest)
     const refuse = (table: string) =>
       fail(
         `the database is not empty (table ${table} has rows); restore into an empty database, or pass --force to replace its data`
@@ -722,22 +845,24 @@ export const restore = (
       const removeTmp = () => {
         for (const suffix of ["", "-wal", "-shm"]) rmSync(tmp + suffix, { force: true })
       }
-      result = yield* withStore(
-        { dialect: "sqlite", filename: tmp },
-        Effect.gen(function* () {
-          // A new file that nothing else opens and that is thrown away on any failure: no
-          // journal and no fsync per commit while it is filled; the swap below makes it live.
-          const sql = yield* SqlClient.SqlClient
-          yield* sql.unsafe("PRAGMA journal_mode = OFF")
-          yield* sql.unsafe("PRAGMA synchronous = OFF")
-          const done = yield* rebuild("sqlite", file, header)
-          yield* sql.unsafe("PRAGMA journal_mode = WAL")
-          return done
-        }).pipe(
-          Effect.catchAllDefect((d) => Effect.fail(d)),
-          Effect.mapError(asBackupError("restore failed"))
+      const store = { dialect: "sqlite", filename: tmp } as const
+      const withTmp = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient | Storage.Dialect>) =>
+        withStore(
+          store,
+          effect.pipe(
+            Effect.catchAllDefect((d) => Effect.fail(d)),
+            Effect.mapError(asBackupError("restore failed"))
+          )
         )
-      ).pipe(Effect.tapError(() => Effect.sync(removeTmp)))
+      result = yield* Effect.gen(function* () {
+        // The schema at the archive's level, the rows, then the migrations since.
+        yield* withTmp(Storage.migrateTo(header.migration))
+        const counts = yield* loadSqliteFile(tmp, file)
+        const migrated_to = yield* withTmp(
+          Effect.zipRight(Storage.migrate, Effect.flatMap(SqlClient.SqlClient, levelOf))
+        )
+        return { counts, migrated_to }
+      }).pipe(Effect.tapError(() => Effect.sync(removeTmp)))
       yield* Effect.try({
         try: () => {
           for (const suffix of ["-wal", "-shm"]) rmSync(target + suffix, { force: true })
