@@ -3,8 +3,10 @@
  * cursor intact; the table comparison itself; bad backup settings at start.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { createServer, connect as netConnect, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { connectSync } from "@mur/client"
 import { afterAll, describe, expect, it } from "vitest"
 import { backupTo, expectConsistent, lines, push, restored } from "./support/backup.js"
 import { diffDatabases, diffTables, readTables } from "./support/compare.js"
@@ -13,6 +15,38 @@ import { request } from "./support/http.js"
 import { runServerCommand, type SpawnedServer, spawnServer } from "./support/server.js"
 import { createDatabase } from "./support/stores.js"
 import { makeTeam } from "./support/team.js"
+
+/** The server's public address: a TCP proxy that the operator points at the new server. */
+const frontDoor = async (initial: string) => {
+  let target = new URL(initial)
+  const open = new Set<Socket>()
+  const proxy = createServer((client) => {
+    const upstream = netConnect(Number(target.port), target.hostname)
+    for (const s of [client, upstream]) {
+      open.add(s)
+      s.on("close", () => {
+        open.delete(s)
+        client.destroy()
+        upstream.destroy()
+      })
+      s.on("error", () => undefined)
+    }
+    client.pipe(upstream)
+    upstream.pipe(client)
+  })
+  await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r))
+  return {
+    url: `http://127.0.0.1:${(proxy.address() as { port: number }).port}`,
+    pointAt: (url: string) => {
+      target = new URL(url)
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of open) s.destroy()
+        proxy.close(() => r())
+      })
+  }
+}
 
 describe("moving between stores", () => {
   const cleanup: Array<() => Promise<void>> = []
@@ -67,6 +101,17 @@ describe("moving between stores", () => {
       await request(first.url, "GET", "/api/sync/pull?after=0&limit=1000", { token: t.members[0]!.token })
     ).json.last_seq
     expect(cursor).toBe(30)
+    // An SDK sync client on the server's public address: it has every event before the move,
+    // keeps retrying while the server is down, and resumes from its cursor on the new store.
+    const door = await frontDoor(first.url)
+    cleanup.push(() => door.close())
+    const seen: number[] = []
+    const live = connectSync(
+      { baseUrl: door.url, token: () => t.members[0]!.token, after: 0, minDelayMs: 50, maxDelayMs: 250 },
+      { onEvent: (e) => seen.push(e.seq) }
+    )
+    cleanup.push(async () => live.close())
+    await expect.poll(() => seen.length, { timeout: 15_000 }).toBe(30)
     await stopServer(first)
 
     // Writers stopped; SQLite → PostgreSQL.
@@ -79,6 +124,7 @@ describe("moving between stores", () => {
 
     const secret = readFileSync(join(dir, "jwt-secret"), "utf8").trim()
     const second = await spawnServer({ DATABASE_URL: pgDb.url, JWT_SECRET: secret })
+    door.pointAt(second.url)
     try {
       // The access token from before the move, the password, the refresh token, the API key.
       expect((await request(second.url, "GET", "/api/me", { token: t.admin.token })).status).toBe(200)
@@ -118,6 +164,9 @@ describe("moving between stores", () => {
         if (!page.json.has_more) break
       }
       expect(seqs).toEqual(Array.from({ length: 10 }, (_, i) => 31 + i))
+      await expect.poll(() => seen.length, { timeout: 15_000 }).toBe(40)
+      expect(seen).toEqual(Array.from({ length: 40 }, (_, i) => i + 1))
+      live.close()
     } finally {
       await stopServer(second)
     }
