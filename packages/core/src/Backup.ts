@@ -21,6 +21,7 @@ import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync
 import { open, stat } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
 import { pipeline } from "node:stream/promises"
+import { StringDecoder } from "node:string_decoder"
 import { createGunzip, createGzip } from "node:zlib"
 import { SqlClient } from "@effect/sql"
 import Sqlite from "better-sqlite3"
@@ -252,7 +253,7 @@ const writeArchive = async (database: Storage.DatabaseConfig, output: string): P
     const q = catalogSql[database.dialect]
     const tables = shapesOf(await snapshot.all(q.tables), await snapshot.all(q.columns), await snapshot.all(q.keys))
 
-    const gzip = createGzip({ level: 3, chunkSize: 256 * 1024 })
+    const gzip = createGzip({ level: 1, chunkSize: 256 * 1024 })
     const file = createWriteStream(tmp, { flags: "wx", mode: 0o600 })
     const done = pipeline(gzip, file)
     done.catch(() => undefined)
@@ -359,18 +360,25 @@ interface End {
   readonly sha256: string
 }
 
-/** The archive's lines in batches; the hash covers every line but the last (the end record). */
+/** The end record is short; the bytes held back from the hash until the end must cover it. */
+const HOLD_BYTES = 1 << 20
+
+/**
+ * The archive's lines in batches. The hash covers every byte but the last line (the end
+ * record): it runs over the raw bytes as they come, holding back the newest megabyte, of
+ * which the part before the last line is hashed at the end.
+ */
 class ArchiveReader {
-  private readonly stream: AsyncIterator<string>
+  private readonly stream: AsyncIterator<Buffer>
   private readonly hash = createHash("sha256")
+  private readonly decoder = new StringDecoder("utf8")
   private carry = ""
-  /** The last complete line seen, hashed only once a later line shows it is not the end record. */
-  private held: string | undefined
+  private held: Buffer = Buffer.alloc(0)
+  private hashed = 0
   private finished = false
 
   constructor(private readonly file: string) {
     const gunzip = createGunzip({ chunkSize: 256 * 1024 })
-    gunzip.setEncoding("utf8")
     pipeline(createReadStream(file, { highWaterMark: 256 * 1024 }), gunzip).catch(() => undefined)
     this.stream = gunzip[Symbol.asyncIterator]()
   }
@@ -379,7 +387,7 @@ class ArchiveReader {
   async next(): Promise<string[] | null> {
     for (;;) {
       if (this.finished) return null
-      let chunk: IteratorResult<string>
+      let chunk: IteratorResult<Buffer>
       try {
         chunk = await this.stream.next()
       } catch (e) {
@@ -387,28 +395,39 @@ class ArchiveReader {
       }
       if (chunk.done) {
         this.finished = true
-        if (this.carry !== "") throw fail(`${this.file} is truncated (it ends mid-line)`)
+        if (this.carry + this.decoder.end() !== "") throw fail(`${this.file} is truncated (it ends mid-line)`)
         return null
       }
-      const text = this.carry + chunk.value
+      this.hold(chunk.value)
+      const text = this.carry + this.decoder.write(chunk.value)
       const last = text.lastIndexOf("\n")
       if (last === -1) {
         this.carry = text
         continue
       }
       this.carry = text.slice(last + 1)
-      const lines = text.slice(0, last).split("\n")
-      if (this.held !== undefined) this.hash.update(`${this.held}\n`)
-      const lastStart = last - lines[lines.length - 1]!.length
-      this.hash.update(text.slice(0, lastStart))
-      this.held = lines[lines.length - 1]
-      return lines
+      return text.slice(0, last).split("\n")
     }
   }
 
-  /** SHA-256 of everything before the last line read. */
+  private hold(bytes: Buffer) {
+    const data = this.held.length === 0 ? bytes : Buffer.concat([this.held, bytes])
+    if (data.length <= HOLD_BYTES) {
+      this.held = data
+      return
+    }
+    const cut = data.length - HOLD_BYTES
+    this.hash.update(data.subarray(0, cut))
+    this.hashed += cut
+    this.held = Buffer.from(data.subarray(cut))
+  }
+
+  /** SHA-256 of every byte before the last line (call once the lines are all read). */
   digest(): string {
-    return this.hash.digest("hex")
+    // The held bytes end with the end record's newline; the record starts after the one before.
+    const start = this.held.lastIndexOf(0x0a, this.held.length - 2) + 1
+    if (start === 0 && this.hashed > 0) return "" // an end record longer than HOLD_BYTES: no match
+    return this.hash.update(this.held.subarray(0, start)).digest("hex")
   }
 
   close() {
