@@ -780,12 +780,21 @@ const secondaryIndexes: Record<Dialect, string> = {
   sqlite: `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL`
 }
 
+// PostgreSQL's foreign keys too, as pg_restore does: one check per key after the load (a join)
+// instead of a trigger per row; added back under their names, so later migrations find them.
+const pgForeignKeys = `SELECT conrelid::regclass::text AS "table", conname AS name, pg_get_constraintdef(oid) AS def
+  FROM pg_constraint WHERE contype = 'f' AND connamespace = current_schema()::regnamespace`
+
 const withoutIndexes = <A, E, R>(sql: SqlClient.SqlClient, dialect: Dialect, load: Effect.Effect<A, E, R>) =>
   Effect.gen(function* () {
     const indexes = (yield* sql.unsafe(secondaryIndexes[dialect])) as Rows
+    const keys = dialect === "pg" ? ((yield* sql.unsafe(pgForeignKeys)) as Rows) : []
+    for (const k of keys) yield* sql.unsafe(`ALTER TABLE ${String(k.table)} DROP CONSTRAINT ${quote(String(k.name))}`)
     for (const i of indexes) yield* sql.unsafe(`DROP INDEX ${quote(String(i.name))}`)
     const result = yield* load
     for (const i of indexes) yield* sql.unsafe(String(i.sql))
+    for (const k of keys)
+      yield* sql.unsafe(`ALTER TABLE ${String(k.table)} ADD CONSTRAINT ${quote(String(k.name))} ${String(k.def)}`)
     return result
   })
 
