@@ -496,7 +496,7 @@ const openArchive = (file: string) =>
 // Restore
 
 /** Rows are sent in batches of about this many characters of archive text. */
-const BATCH_CHARS = 1 << 20
+const BATCH_CHARS = 4 << 20
 
 /** Loads one table's rows: batches of archive lines, in order, then `end`. */
 interface TableLoader {
