@@ -495,9 +495,6 @@ const openArchive = (file: string) =>
 // ---------------------------------------------------------------------------------------
 // Restore
 
-/** Rows are sent in batches of about this many characters of archive text. */
-const BATCH_CHARS = 4 << 20
-
 /** Loads one table's rows: batches of archive lines, in order, then `end`. */
 interface TableLoader {
   readonly write: (lines: ReadonlyArray<string>) => Effect.Effect<void, unknown>
@@ -508,6 +505,8 @@ interface TableLoader {
 
 interface Sink {
   readonly target: ReadonlyArray<TableShape>
+  /** Rows are loaded in batches of about this many characters of archive text. */
+  readonly batchChars: number
   readonly table: (shape: TableShape, columns: ReadonlyArray<string>) => TableLoader
 }
 
@@ -518,6 +517,7 @@ interface Sink {
  */
 const sqliteSink = (sql: SqlClient.SqlClient, target: ReadonlyArray<TableShape>): Sink => ({
   target,
+  batchChars: 4 << 20,
   table: (shape, columns) => {
     const insert = `INSERT INTO ${quote(shape.name)} (${columns.map(quote).join(", ")}) SELECT ${columns
       .map((_, i) => `r ->> ${i}`)
@@ -564,6 +564,8 @@ const copyRow = (line: string): string => {
  */
 const pgSink = (client: () => pg.ClientBase, target: ReadonlyArray<TableShape>): Sink => ({
   target,
+  // Smaller: the server takes in one batch while JS makes the next.
+  batchChars: 1 << 20,
   table: (shape, columns) => {
     let stream: CopyStreamQuery | undefined
     let failure: unknown
@@ -666,7 +668,7 @@ const scan = (reader: ArchiveReader, file: string, first: ReadonlyArray<string>,
         // The first pass checked the SHA-256: these are the lines the backup wrote.
         batch.push(line)
         chars += line.length
-        if (chars >= BATCH_CHARS) flush()
+        if (chars >= sink.batchChars) flush()
         return
       }
       const record = parseObject(file, line)
