@@ -118,10 +118,10 @@ export const runServerCommand = (
     child.stdin?.end(input)
     let stdout = ""
     let stderr = ""
-    child.stdout.on("data", (d) => {
+    child.stdout!.on("data", (d) => {
       stdout += d
     })
-    child.stderr.on("data", (d) => {
+    child.stderr!.on("data", (d) => {
       stderr += d
     })
     const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)

@@ -24,9 +24,11 @@ import { pipeline } from "node:stream/promises"
 import { StringDecoder } from "node:string_decoder"
 import { createGunzip, createGzip } from "node:zlib"
 import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
 import Sqlite from "better-sqlite3"
 import { Context, Data, Effect, Layer } from "effect"
 import pg from "pg"
+import { type CopyStreamQuery, from as copyFrom, to as copyTo } from "pg-copy-streams"
 import { bool } from "./rows.js"
 import * as Storage from "./Storage.js"
 
@@ -164,15 +166,24 @@ const shapesVia = (sql: SqlClient.SqlClient, dialect: Dialect) =>
 // ---------------------------------------------------------------------------------------
 // Backup: one read snapshot on a connection of its own
 
+/** Takes a chunk of archive text: hashed and compressed; a promise when the gzip is full. */
+type Write = (chunk: string | Buffer) => Promise<void> | undefined
+
 /** A consistent read of the database: every read sees the same moment. */
 interface Snapshot {
   readonly all: (text: string) => Promise<Rows>
-  /** Calls `each` with the table's rows in batches, as arrays in the columns' order. */
-  readonly rows: (table: TableShape, each: (rows: ReadonlyArray<unknown[]>) => unknown) => Promise<void>
+  /** Writes the table's rows as archive lines (a JSON array and a newline each); returns how many. */
+  readonly lines: (table: TableShape, write: Write) => Promise<number>
   readonly close: () => Promise<void>
 }
 
 const selectAll = (t: TableShape) => `SELECT ${t.columns.map(quote).join(", ")} FROM ${quote(t.name)}`
+
+const checkValues = (table: string, row: ReadonlyArray<unknown>) => {
+  for (const v of row) {
+    if (v !== null && typeof v === "object") throw fail(`table ${table} holds a value this format cannot carry`)
+  }
+}
 
 const sqliteSnapshot = (filename: string): Snapshot => {
   if (!existsSync(filename)) throw fail(`no database at ${filename}`)
@@ -182,16 +193,19 @@ const sqliteSnapshot = (filename: string): Snapshot => {
   db.exec("BEGIN")
   return {
     all: async (text) => db.prepare(text).all() as Rows,
-    rows: async (t, each) => {
-      let batch: unknown[][] = []
+    lines: async (t, write) => {
+      let n = 0
+      let buffer = ""
       for (const row of db.prepare(selectAll(t)).raw(true).iterate() as IterableIterator<unknown[]>) {
-        batch.push(row)
-        if (batch.length === 2000) {
-          await each(batch)
-          batch = []
+        if (n++ === 0) checkValues(t.name, row)
+        buffer += `${JSON.stringify(row)}\n`
+        if (buffer.length > 1 << 20) {
+          await write(buffer)
+          buffer = ""
         }
       }
-      if (batch.length > 0) await each(batch)
+      if (buffer !== "") await write(buffer)
+      return n
     },
     close: async () => {
       try {
@@ -203,6 +217,43 @@ const sqliteSnapshot = (filename: string): Snapshot => {
   }
 }
 
+/**
+ * A column as the archive holds it, made by PostgreSQL: times as RFC 3339 UTC with
+ * milliseconds (what `Storage.pgTypes` makes of them), dates as YYYY-MM-DD, numbers and
+ * booleans as JSON's own; anything else (uuid, text, JSON documents…) as its text.
+ */
+const pgValue = (column: string, type: string) => {
+  const c = quote(column)
+  switch (type) {
+    case "timestamptz":
+      return `to_char(${c} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+    case "timestamp":
+      return `to_char(${c}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+    case "date":
+      return `to_char(${c}, 'YYYY-MM-DD')`
+    case "int2":
+    case "int4":
+    case "int8":
+    case "float4":
+    case "float8":
+    case "numeric":
+    case "bool":
+      return c
+    default:
+      return `${c}::text`
+  }
+}
+
+/**
+ * PostgreSQL writes each row's archive line itself: `json_build_array` in a COPY, so JS only
+ * hashes and compresses the bytes. CSV rather than text format, because text format would
+ * escape every backslash of the JSON; with a quote and a delimiter that JSON never holds raw
+ * (it escapes every control character), CSV quotes nothing and the line is the JSON as is.
+ */
+const pgCopyOut = (t: TableShape) =>
+  `COPY (SELECT json_build_array(${t.columns.map((c, i) => pgValue(c, t.types[i]!)).join(", ")}) FROM ${quote(t.name)}) ` +
+  `TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
+
 const pgSnapshot = async (url: string): Promise<Snapshot> => {
   const client = new pg.Client({ connectionString: url, types: Storage.pgTypes, application_name: "mur-server backup" })
   client.on("error", () => undefined)
@@ -210,18 +261,14 @@ const pgSnapshot = async (url: string): Promise<Snapshot> => {
   await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
   return {
     all: async (text) => (await client.query(text)).rows,
-    rows: async (t, each) => {
-      await client.query(`DECLARE mur_backup NO SCROLL CURSOR FOR ${selectAll(t)}`)
-      const fetch = () => client.query<unknown[]>({ text: "FETCH 5000 FROM mur_backup", rowMode: "array" })
-      // The next batch is on its way while this one is written.
-      let next = fetch()
-      for (;;) {
-        const batch = await next
-        if (batch.rows.length === 0) break
-        next = fetch()
-        await each(batch.rows)
+    lines: async (t, write) => {
+      // Counted here: one newline per row, JSON holds none raw.
+      let n = 0
+      for await (const chunk of client.query(copyTo(pgCopyOut(t))) as AsyncIterable<Buffer>) {
+        for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) n++
+        await write(chunk)
       }
-      await client.query("CLOSE mur_backup")
+      return n
     },
     close: async () => {
       try {
@@ -233,11 +280,8 @@ const pgSnapshot = async (url: string): Promise<Snapshot> => {
   }
 }
 
-const checkValues = (table: string, row: ReadonlyArray<unknown>) => {
-  for (const v of row) {
-    if (v !== null && typeof v === "object") throw fail(`table ${table} holds a value this format cannot carry`)
-  }
-}
+/** Fast enough to keep up with PostgreSQL's COPY; a higher level buys little on this JSON. */
+const GZIP_LEVEL = 3
 
 const writeArchive = async (database: Storage.DatabaseConfig, output: string): Promise<BackupSummary> => {
   const snapshot = database.dialect === "sqlite" ? sqliteSnapshot(database.filename) : await pgSnapshot(database.url)
@@ -253,35 +297,27 @@ const writeArchive = async (database: Storage.DatabaseConfig, output: string): P
     const q = catalogSql[database.dialect]
     const tables = shapesOf(await snapshot.all(q.tables), await snapshot.all(q.columns), await snapshot.all(q.keys))
 
-    const gzip = createGzip({ level: 1, chunkSize: 256 * 1024 })
+    const gzip = createGzip({ level: GZIP_LEVEL, chunkSize: 256 * 1024 })
     const file = createWriteStream(tmp, { flags: "wx", mode: 0o600 })
     const done = pipeline(gzip, file)
     done.catch(() => undefined)
     const hash = createHash("sha256")
-    let buffer = ""
-    const flush = (): Promise<void> | undefined => {
-      hash.update(buffer)
-      const more = gzip.write(buffer)
-      buffer = ""
-      return more ? undefined : new Promise((resolve) => gzip.once("drain", resolve))
+    const write: Write = (chunk) => {
+      hash.update(chunk)
+      return gzip.write(chunk) ? undefined : new Promise((resolve) => gzip.once("drain", resolve))
     }
     const created_at = new Date().toISOString()
-    buffer += `${JSON.stringify({ format: ARCHIVE_FORMAT, version: ARCHIVE_VERSION, migration, source: database.dialect, created_at })}\n`
+    await write(
+      `${JSON.stringify({ format: ARCHIVE_FORMAT, version: ARCHIVE_VERSION, migration, source: database.dialect, created_at })}\n`
+    )
     const counts: Record<string, number> = {}
     let rows = 0
     for (const t of tables) {
-      buffer += `${JSON.stringify({ table: t.name, columns: t.columns })}\n`
-      let n = 0
-      await snapshot.rows(t, (batch) => {
-        if (n === 0) checkValues(t.name, batch[0]!)
-        for (const row of batch) buffer += `${JSON.stringify(row)}\n`
-        n += batch.length
-        return buffer.length > 1 << 20 ? flush() : undefined
-      })
+      await write(`${JSON.stringify({ table: t.name, columns: t.columns })}\n`)
+      const n = await snapshot.lines(t, write)
       counts[t.name] = n
       rows += n
     }
-    await flush()
     const sha256 = hash.digest("hex")
     gzip.end(`${JSON.stringify({ end: { tables: counts, rows, sha256 } })}\n`)
     await done
@@ -478,49 +514,150 @@ const openArchive = (file: string) =>
 // ---------------------------------------------------------------------------------------
 // Restore
 
-/** Rows are sent in batches of about this many characters of archive text. */
-const BATCH_CHARS = 4 << 20
-
-/**
- * One statement per batch: the rows go as one JSON text (the archive's own lines, unparsed),
- * which the database splits and casts itself, far cheaper than binding each value from JS.
- */
-const insertSql = (dialect: Dialect, target: TableShape, columns: ReadonlyArray<string>) => {
-  const values = columns.map((c, i) =>
-    dialect === "pg" ? `(r ->> ${i})::${quote(target.types[target.columns.indexOf(c)]!)}` : `r ->> ${i}`
-  )
-  // SQLite: each row parsed once into JSONB, not once per column.
-  const from = dialect === "pg" ? "json_array_elements($1::json) AS r" : "(SELECT jsonb(value) AS r FROM json_each(?))"
-  return `INSERT INTO ${quote(target.name)} (${columns.map(quote).join(", ")}) SELECT ${values.join(", ")} FROM ${from}`
+/** Loads one table's rows: batches of archive lines, in order, then `end`. */
+interface TableLoader {
+  readonly write: (lines: ReadonlyArray<string>) => Effect.Effect<void, unknown>
+  readonly end: Effect.Effect<void, unknown>
+  /** Abandons the load after a failure (leaves the connection usable for the rollback). */
+  readonly abort: Effect.Effect<void>
 }
 
 interface Sink {
-  readonly sql: SqlClient.SqlClient
-  readonly dialect: Dialect
   readonly target: ReadonlyArray<TableShape>
+  /** Rows are loaded in batches of about this many characters of archive text. */
+  readonly batchChars: number
+  readonly table: (shape: TableShape, columns: ReadonlyArray<string>) => TableLoader
+}
+
+const copySpecial = /[\\\t\n\r]/
+const copySpecials = /[\\\t\n\r]/g
+const copyEscapes: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" }
+
+/**
+ * One archive line as a row of COPY's text format: tab between values, `\N` for null,
+ * backslash, tab, newline and carriage return escaped. Values go in as text for the column's
+ * own input function, as the INSERT's casts took them: `t`/`f`, and SQLite's `0`/`1` are
+ * booleans too; times are RFC 3339; JSON documents were text in the archive already.
+ */
+const copyRow = (line: string): string => {
+  const row = JSON.parse(line) as unknown
+  if (!Array.isArray(row)) throw new Error("a row is not a JSON array")
+  let out = ""
+  for (let i = 0; i < row.length; i++) {
+    const v = row[i]
+    if (i > 0) out += "\t"
+    if (v === null) out += "\\N"
+    else if (typeof v === "string") out += copySpecial.test(v) ? v.replace(copySpecials, (c) => copyEscapes[c]!) : v
+    else if (typeof v === "number") out += String(v)
+    else if (typeof v === "boolean") out += v ? "t" : "f"
+    else throw new Error("a row holds a value this format cannot carry")
+  }
+  return `${out}\n`
 }
 
 /**
+ * PostgreSQL: `COPY … FROM STDIN` (pg-copy-streams) on the restore's own connection, inside
+ * its transaction: several times faster than INSERTs that make rows from JSON. `client` is
+ * the one connection of the restore's pool (see `restorePg`), so the COPY runs in the same
+ * session and transaction as the migrations and everything else of the restore.
+ */
+const pgSink = (client: () => pg.ClientBase, target: ReadonlyArray<TableShape>): Sink => ({
+  target,
+  // Smaller: the server takes in one batch while JS makes the next.
+  batchChars: 1 << 20,
+  table: (shape, columns) => {
+    let stream: CopyStreamQuery | undefined
+    let failure: unknown
+    let finished: Promise<void> = Promise.resolve()
+    const open = () => {
+      const s = client().query(
+        copyFrom(`COPY ${quote(shape.name)} (${columns.map(quote).join(", ")}) FROM STDIN`)
+      ) as CopyStreamQuery
+      finished = new Promise<void>((resolve, reject) => {
+        s.on("finish", resolve)
+        s.on("error", (e) => {
+          failure ??= e
+          reject(e)
+        })
+      })
+      finished.catch(() => undefined)
+      stream = s
+      return s
+    }
+    const check = () => {
+      if (failure !== undefined) throw failure
+    }
+    return {
+      write: (lines) =>
+        Effect.tryPromise({
+          try: async () => {
+            check()
+            let text = ""
+            for (const line of lines) text += copyRow(line)
+            const s = stream ?? open()
+            if (!s.write(text))
+              await new Promise<void>((resolve) => {
+                const done = () => {
+                  s.off("drain", done)
+                  s.off("error", done)
+                  resolve()
+                }
+                s.on("drain", done)
+                s.on("error", done)
+              })
+            check()
+          },
+          catch: (e) => e
+        }),
+      end: Effect.tryPromise({
+        try: async () => {
+          if (stream === undefined) return
+          stream.end()
+          await finished
+          stream = undefined
+        },
+        catch: (e) => e
+      }),
+      // CopyFail: the server ends the COPY with an error and the connection takes the ROLLBACK.
+      abort: Effect.promise(async () => {
+        if (stream === undefined) return
+        const s = stream
+        stream = undefined
+        if (failure === undefined && !s.writableFinished) {
+          s.destroy(new Error("restore abandoned"))
+          await finished.catch(() => undefined)
+        }
+      })
+    }
+  }
+})
+
+/**
  * Reads the whole archive, checking it against its end record (SHA-256, rows per table).
- * With a sink, every row is inserted too; without one, it only verifies, so that a damaged
+ * With a sink, every row is loaded too; without one, it only verifies, so that a damaged
  * archive is refused before anything is touched.
  */
 const scan = (reader: ArchiveReader, file: string, first: ReadonlyArray<string>, sink?: Sink) =>
   Effect.gen(function* () {
     const byName = new Map((sink?.target ?? []).map((t) => [t.name, t]))
     const counts: Record<string, number> = {}
-    let table: { name: string; insert: string } | undefined
+    let table: { name: string; loader: TableLoader | undefined } | undefined
     let batch: string[] = []
     let chars = 0
     let end: End | undefined
-    const statements: Array<{ text: string; json: string }> = []
+    const loaders: TableLoader[] = []
+    const steps: Array<Effect.Effect<void, unknown>> = []
     const flush = () => {
-      if (sink === undefined || table === undefined || batch.length === 0) return
-      statements.push({ text: table.insert, json: `[${batch.join(",")}]` })
+      if (table?.loader === undefined || batch.length === 0) return
+      steps.push(table.loader.write(batch))
       batch = []
       chars = 0
     }
-    // Synchronous per line; the statements it makes run after each chunk of lines.
+    const close = () => {
+      flush()
+      if (table?.loader !== undefined) steps.push(table.loader.end)
+    }
+    // Synchronous per line; the loads it queues run after each chunk of lines.
     const take = (line: string) => {
       if (end !== undefined) throw fail(`${file} is damaged (data after its end record)`)
       if (line.charCodeAt(0) === 91 /* [ */) {
@@ -530,18 +667,18 @@ const scan = (reader: ArchiveReader, file: string, first: ReadonlyArray<string>,
         // The first pass checked the SHA-256: these are the lines the backup wrote.
         batch.push(line)
         chars += line.length
-        if (chars >= BATCH_CHARS) flush()
+        if (chars >= sink.batchChars) flush()
         return
       }
       const record = parseObject(file, line)
-      flush()
+      close()
       if (typeof record.table === "string" && Array.isArray(record.columns)) {
         const name = record.table
         const columns = record.columns.map(String)
         if (name in counts) throw fail(`${file} is damaged (table ${name} appears twice)`)
         counts[name] = 0
         if (sink === undefined) {
-          table = { name, insert: "" }
+          table = { name, loader: undefined }
           return
         }
         const shape = byName.get(name)
@@ -549,9 +686,12 @@ const scan = (reader: ArchiveReader, file: string, first: ReadonlyArray<string>,
         const unknown = columns.filter((c) => !shape.columns.includes(c))
         if (unknown.length > 0)
           throw fail(`${file} has columns ${name}.${unknown.join(", ")} that this database's schema does not have`)
-        table = { name, insert: insertSql(sink.dialect, shape, columns) }
+        const loader = sink.table(shape, columns)
+        loaders.push(loader)
+        table = { name, loader }
       } else if (record.end !== null && typeof record.end === "object") {
         end = record.end as End
+        table = undefined
       } else {
         throw fail(`${file} is damaged (an unknown record)`)
       }
@@ -563,30 +703,27 @@ const scan = (reader: ArchiveReader, file: string, first: ReadonlyArray<string>,
         },
         catch: (e) => (e instanceof BackupError ? e : fail(messageOf(e), e))
       })
-    const run = Effect.suspend(() =>
-      Effect.forEach(statements.splice(0), (st) => sink!.sql.unsafe(st.text, [st.json]), {
-        discard: true
-      })
-    ).pipe(Effect.mapError((e) => fail(`restore failed: ${messageOf(e.cause ?? e)}`, e)))
-    yield* takeAll(first)
-    yield* run
-    for (;;) {
-      const lines = yield* Effect.tryPromise({
-        try: () => reader.next(),
-        catch: (e) => (e instanceof BackupError ? e : fail(messageOf(e), e))
-      })
-      if (lines === null) break
-      yield* takeAll(lines)
+    const run = Effect.suspend(() => Effect.forEach(steps.splice(0), (step) => step, { discard: true })).pipe(
+      Effect.mapError((e) => fail(`restore failed: ${messageOf((e as { cause?: unknown })?.cause ?? e)}`, e))
+    )
+    const all = Effect.gen(function* () {
+      yield* takeAll(first)
       yield* run
-    }
-    if (end === undefined) return yield* fail(`${file} is truncated (it has no end record)`)
-    if (reader.digest() !== end.sha256) return yield* fail(`${file} is altered (its SHA-256 does not match)`)
-    const expected = end.tables ?? {}
-    for (const [name, n] of Object.entries(expected))
-      if (counts[name] !== n)
-        return yield* fail(`${file} is damaged (table ${name} has ${counts[name] ?? 0} rows, not ${n})`)
-    if (Object.keys(counts).length !== Object.keys(expected).length)
-      return yield* fail(`${file} is damaged (its tables do not match its end record)`)
+      for (;;) {
+        const lines = yield* Effect.tryPromise({
+          try: () => reader.next(),
+          catch: (e) => (e instanceof BackupError ? e : fail(messageOf(e), e))
+        })
+        if (lines === null) break
+        yield* takeAll(lines)
+        yield* run
+      }
+      // An archive cut short after a table's rows: its load is still open.
+      close()
+      yield* run
+    })
+    yield* all.pipe(Effect.tapError(() => Effect.forEach(loaders, (l) => l.abort, { discard: true })))
+    yield* Effect.try({ try: () => checkEnd(file, reader, end, counts), catch: (e) => e as BackupError })
     return counts
   })
 
@@ -653,32 +790,38 @@ const secondaryIndexes: Record<Dialect, string> = {
   sqlite: `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL`
 }
 
+// PostgreSQL's foreign keys too, as pg_restore does: one check per key after the load (a join)
+// instead of a trigger per row; added back under their names, so later migrations find them.
+const pgForeignKeys = `SELECT conrelid::regclass::text AS "table", conname AS name, pg_get_constraintdef(oid) AS def
+  FROM pg_constraint WHERE contype = 'f' AND connamespace = current_schema()::regnamespace`
+
 const withoutIndexes = <A, E, R>(sql: SqlClient.SqlClient, dialect: Dialect, load: Effect.Effect<A, E, R>) =>
   Effect.gen(function* () {
     const indexes = (yield* sql.unsafe(secondaryIndexes[dialect])) as Rows
+    const keys = dialect === "pg" ? ((yield* sql.unsafe(pgForeignKeys)) as Rows) : []
+    for (const k of keys) yield* sql.unsafe(`ALTER TABLE ${String(k.table)} DROP CONSTRAINT ${quote(String(k.name))}`)
     for (const i of indexes) yield* sql.unsafe(`DROP INDEX ${quote(String(i.name))}`)
     const result = yield* load
     for (const i of indexes) yield* sql.unsafe(String(i.sql))
+    for (const k of keys)
+      yield* sql.unsafe(`ALTER TABLE ${String(k.table)} ADD CONSTRAINT ${quote(String(k.name))} ${String(k.def)}`)
     return result
   })
 
-/** Inside one transaction on an empty schema: migrate to the archive's level, load, migrate up. */
-const rebuild = (dialect: Dialect, file: string, header: Header) =>
+/** PostgreSQL, inside one transaction on an emptied schema: migrate to the archive's level, load, migrate up. */
+const rebuild = (
+  file: string,
+  header: Header,
+  sinkOf: (sql: SqlClient.SqlClient, target: ReadonlyArray<TableShape>) => Effect.Effect<Sink, unknown>
+) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    if (dialect === "pg") {
-      yield* sql.unsafe(dropSchemaObjects)
-      yield* sql.unsafe(pgMigrationsTable)
-    } else {
-      // Foreign keys are checked at commit, so the load order cannot trip them; a larger page
-      // cache keeps the tables being filled in memory instead of spilling them to the WAL.
-      yield* sql.unsafe("PRAGMA defer_foreign_keys = ON")
-      yield* sql.unsafe("PRAGMA cache_size = -131072")
-    }
+    yield* sql.unsafe(dropSchemaObjects)
+    yield* sql.unsafe(pgMigrationsTable)
     yield* Storage.migrateTo(header.migration)
     const { reader, rest } = yield* openArchive(file)
-    const target = yield* shapesVia(sql, dialect)
-    const counts = yield* withoutIndexes(sql, dialect, scan(reader, file, rest, { sql, dialect, target }))
+    const target = yield* shapesVia(sql, "pg")
+    const counts = yield* withoutIndexes(sql, "pg", scan(reader, file, rest, yield* sinkOf(sql, target)))
     yield* Storage.migrate
     return { counts, migrated_to: yield* levelOf(sql) }
   }).pipe(Effect.scoped, inTransaction)
@@ -811,6 +954,56 @@ const withStore = <A, E>(
   )
 
 /**
+ * The PostgreSQL restore's store: a pool of exactly one connection behind the SqlClient.
+ * COPY needs node-pg's client itself, and @effect/sql-pg hands out no transaction's
+ * connection; with one connection in the pool, the client the pool made is the one every
+ * statement of the restore runs on (checked by pid before the load), so the COPY is in the
+ * same session and the same transaction as the migrations around it: all or nothing still.
+ */
+const withPgRestore = <A, E>(
+  url: string,
+  effect: (client: () => pg.ClientBase) => Effect.Effect<A, E, SqlClient.SqlClient | Storage.Dialect>
+): Effect.Effect<A, E | BackupError> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      let connection: pg.PoolClient | undefined
+      const pool = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const pool = new pg.Pool({
+            connectionString: url,
+            max: 1,
+            idleTimeoutMillis: 0,
+            connectionTimeoutMillis: 5000,
+            types: Storage.pgTypes,
+            application_name: "mur-server restore"
+          })
+          pool.on("error", () => undefined)
+          pool.on("connect", (c) => {
+            connection = c
+          })
+          return pool
+        }),
+        (pool) => Effect.promise(() => pool.end())
+      )
+      yield* Effect.tryPromise({
+        try: () => pool.query("SELECT 1"),
+        catch: (e) => fail(`cannot open the database: ${messageOf(e)}`, e)
+      })
+      const client = () => {
+        if (connection === undefined) throw fail("the restore has no connection")
+        return connection
+      }
+      const context = yield* Layer.build(
+        Layer.merge(
+          PgClient.layerFromPool({ acquire: Effect.succeed(pool), types: Storage.pgTypes }),
+          Layer.succeed(Storage.Dialect, "pg")
+        )
+      ).pipe(Effect.mapError((e) => fail(`cannot open the database: ${messageOf(e.cause ?? e)}`, e)))
+      return yield* Effect.provide(effect(client), context)
+    })
+  )
+
+/**
  * Restores an archive into a database that is empty (only migrations applied, or nothing),
  * or, with `force`, replaces what is there. All or nothing: PostgreSQL in one transaction;
  * SQLite into a new file beside the target, renamed over it when complete.
@@ -833,13 +1026,21 @@ export const restore = (
     let replaced = false
     let result: { counts: Record<string, number>; migrated_to: number }
     if (database.dialect === "pg") {
-      result = yield* withStore(
-        database,
+      const url = database.url
+      result = yield* withPgRestore(url, (client) =>
         Effect.gen(function* () {
           const holding = yield* inspect.pipe(Effect.mapError(asBackupError("cannot read the database")))
           if (holding !== undefined && options.force !== true) return yield* refuse(holding)
           replaced = holding !== undefined
-          return yield* rebuild("pg", file, header).pipe(
+          return yield* rebuild(file, header, (sql, target) =>
+            Effect.gen(function* () {
+              // The COPY goes to node-pg's client directly: make sure it is this transaction's.
+              const [row] = (yield* sql.unsafe("SELECT pg_backend_pid() AS pid")) as Rows
+              const pid = (client() as unknown as { processID?: number }).processID
+              if (Number(row?.pid) !== pid) return yield* fail("the restore's COPY would not run in its transaction")
+              return pgSink(client, target)
+            })
+          ).pipe(
             Effect.catchAllDefect((d) => Effect.fail(d)),
             Effect.mapError(asBackupError("restore failed"))
           )
