@@ -177,14 +177,6 @@ interface Snapshot {
   readonly close: () => Promise<void>
 }
 
-const selectAll = (t: TableShape) => `SELECT ${t.columns.map(quote).join(", ")} FROM ${quote(t.name)}`
-
-const checkValues = (table: string, row: ReadonlyArray<unknown>) => {
-  for (const v of row) {
-    if (v !== null && typeof v === "object") throw fail(`table ${table} holds a value this format cannot carry`)
-  }
-}
-
 const sqliteSnapshot = (filename: string): Snapshot => {
   if (!existsSync(filename)) throw fail(`no database at ${filename}`)
   const db = new Sqlite(filename, { readonly: true, fileMustExist: true })
@@ -196,9 +188,11 @@ const sqliteSnapshot = (filename: string): Snapshot => {
     lines: async (t, write) => {
       let n = 0
       let buffer = ""
-      for (const row of db.prepare(selectAll(t)).raw(true).iterate() as IterableIterator<unknown[]>) {
-        if (n++ === 0) checkValues(t.name, row)
-        buffer += `${JSON.stringify(row)}\n`
+      // SQLite writes each row's JSON itself (and refuses a BLOB, which JSON cannot carry).
+      const select = `SELECT json_array(${t.columns.map(quote).join(", ")}) FROM ${quote(t.name)}`
+      for (const line of db.prepare(select).pluck(true).iterate() as IterableIterator<string>) {
+        n++
+        buffer += `${line}\n`
         if (buffer.length > 1 << 20) {
           await write(buffer)
           buffer = ""
