@@ -669,17 +669,14 @@ const scan = (reader: ArchiveReader, file: string, first: ReadonlyArray<string>,
       if (typeof record.table === "string" && Array.isArray(record.columns)) {
         const name = record.table
         const columns = record.columns.map(String)
-        if (name in counts) throw fail(`${file} is damaged (table ${name} appears twice)`)
-        counts[name] = 0
         if (sink === undefined) {
+          if (name in counts) throw fail(`${file} is damaged (table ${name} appears twice)`)
+          counts[name] = 0
           table = { name, loader: undefined }
           return
         }
-        const shape = byName.get(name)
-        if (shape === undefined) throw fail(`${file} has a table ${name} that this database's schema does not have`)
-        const unknown = columns.filter((c) => !shape.columns.includes(c))
-        if (unknown.length > 0)
-          throw fail(`${file} has columns ${name}.${unknown.join(", ")} that this database's schema does not have`)
+        const shape = targetTable(file, name, columns, counts, byName)
+        counts[name] = 0
         const loader = sink.table(shape, columns)
         loaders.push(loader)
         table = { name, loader }
@@ -720,6 +717,23 @@ const scan = (reader: ArchiveReader, file: string, first: ReadonlyArray<string>,
     yield* Effect.try({ try: () => checkEnd(file, reader, end, counts), catch: (e) => e as BackupError })
     return counts
   })
+
+/** A table record checked against the target schema: a table and columns it has, seen once. */
+const targetTable = (
+  file: string,
+  name: string,
+  columns: ReadonlyArray<string>,
+  counts: Readonly<Record<string, number>>,
+  shapes: ReadonlyMap<string, TableShape>
+): TableShape => {
+  if (name in counts) throw fail(`${file} is damaged (table ${name} appears twice)`)
+  const shape = shapes.get(name)
+  if (shape === undefined) throw fail(`${file} has a table ${name} that this database's schema does not have`)
+  const unknown = columns.filter((c) => !shape.columns.includes(c))
+  if (unknown.length > 0)
+    throw fail(`${file} has columns ${name}.${unknown.join(", ")} that this database's schema does not have`)
+  return shape
+}
 
 /** The end record agrees with what was read: the SHA-256 of every line before it, and the rows per table. */
 const checkEnd = (
@@ -884,12 +898,7 @@ const loadSqliteFile = (filename: string, file: string) =>
           if (typeof record.table === "string" && Array.isArray(record.columns)) {
             const name = record.table
             const columns = record.columns.map(String)
-            if (name in counts) throw fail(`${file} is damaged (table ${name} appears twice)`)
-            const shape = shapes.get(name)
-            if (shape === undefined) throw fail(`${file} has a table ${name} that this database's schema does not have`)
-            const unknown = columns.filter((c) => !shape.columns.includes(c))
-            if (unknown.length > 0)
-              throw fail(`${file} has columns ${name}.${unknown.join(", ")} that this database's schema does not have`)
+            targetTable(file, name, columns, counts, shapes)
             counts[name] = 0
             const width = Math.max(1, columns.length)
             // SQLite binds at most 32,766 values per statement.
