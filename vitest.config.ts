@@ -6,6 +6,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // Two files at a time: most suites wait on child processes and the databases, not the CPU,
+    // and one at a time (the default on a 2-core machine) made CI run past 15 minutes.
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     reporters: ["default"]
   }
 })
