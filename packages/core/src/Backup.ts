@@ -96,9 +96,10 @@ interface TableShape {
 /**
  * Not data: the migrator's record (an archive names its level instead); `presence`, one row
  * per open socket of a running process; SQLite's `notices`, change-feed notices on their way
- * to the running server (PostgreSQL has no such table). A restored database starts without.
+ * to the running server (PostgreSQL has no such table); PostgreSQL's `rate_limits`, the
+ * minute's request counters. A restored database starts without.
  */
-const SKIPPED = new Set(["effect_sql_migrations", "presence", "notices"])
+const SKIPPED = new Set(["effect_sql_migrations", "presence", "notices", "rate_limits"])
 
 const catalogSql: Record<Dialect, { tables: string; columns: string; keys: string }> = {
   pg: {

@@ -12,7 +12,19 @@ export interface EngineConfigShape {
   readonly refreshTokenTtlSeconds: number
   /** The plan of new teams (default `free`). */
   readonly defaultPlan?: Plan | undefined
+  /** Requests per minute (`0` turns a limit off); defaults in `DEFAULT_RATE_LIMITS`. */
+  readonly rateLimits?: Partial<RateLimitsShape> | undefined
 }
+
+/** Calls per minute: `auth` per client IP on `/auth/*`, `user` per user, `team` per team. */
+export interface RateLimitsShape {
+  readonly auth: number
+  readonly user: number
+  readonly team: number
+}
+
+/** The contract's limits (spec/API.md, from seed 000). */
+export const DEFAULT_RATE_LIMITS: RateLimitsShape = { auth: 10, user: 100, team: 1000 }
 
 export class EngineConfig extends Context.Tag("@mur/core/EngineConfig")<EngineConfig, EngineConfigShape>() {}
 

@@ -13,6 +13,7 @@ import type { ChangeFeed } from "./ChangeFeed.js"
 import { EngineConfig, type EngineConfigShape } from "./Config.js"
 import { DeviceLogin } from "./DeviceLogin.js"
 import { Jobs } from "./Jobs.js"
+import { Limiter } from "./Limiter.js"
 import { PatternRepo } from "./PatternRepo.js"
 import { Patterns } from "./Patterns.js"
 import { Presence } from "./Presence.js"
@@ -40,6 +41,7 @@ export type EngineServices =
   | StatsRepo
   | Stats
   | Jobs
+  | Limiter
   | SqlClient.SqlClient
   | ChangeFeed
   | Storage.Dialect
@@ -76,7 +78,8 @@ export const Engine = {
       DeviceLogin.Default,
       StatsRepo.Default,
       Stats.Default,
-      Jobs.Default
+      Jobs.Default,
+      Limiter.Default
     )
     const backup = options.backup === undefined ? Layer.empty : Layer.succeed(BackupSchedule, options.backup)
     return services.pipe(

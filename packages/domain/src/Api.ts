@@ -44,6 +44,7 @@ import {
   InvalidRequestError,
   NotFoundError,
   PayloadTooLargeError,
+  RateLimitedError,
   UnauthorizedError,
   UnavailableError,
   VersionConflictError
@@ -336,6 +337,7 @@ export class MurApi extends HttpApi.make("mur")
   .add(AdminApi)
   .addError(InvalidRequestError)
   .addError(PayloadTooLargeError)
+  .addError(RateLimitedError)
   .addError(UnavailableError)
   .addError(InternalErrorError)
   .annotateContext(

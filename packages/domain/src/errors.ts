@@ -133,6 +133,30 @@ export const VersionConflictError = Schema.transform(
   }
 ).annotations(HttpApiSchema.annotations({ status: 409 }))
 
+/**
+ * 429: a call over a rate limit. The seconds to wait are in the `Retry-After` header and, so
+ * that a client decoding the body has them too, in `error.retry_after`.
+ */
+export const RateLimitedError = Schema.transform(
+  Schema.Struct({
+    error: Schema.Struct({
+      code: Schema.Literal("rate_limited"),
+      message: Schema.String,
+      request_id: Schema.optional(Schema.String),
+      retry_after: Schema.Number
+    })
+  }),
+  Schema.typeSchema(RateLimited),
+  {
+    strict: false,
+    decode: (body: any) =>
+      new RateLimited({ code: body.error.code, message: body.error.message, retry_after: body.error.retry_after }),
+    encode: (error: any) => ({
+      error: { code: error.code, message: error.message, retry_after: error.retry_after }
+    })
+  }
+).annotations(HttpApiSchema.annotations({ status: 429 }))
+
 /** Errors any endpoint may answer with (they are produced by middleware). */
 export type ApiError =
   | InvalidRequest

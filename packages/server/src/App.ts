@@ -18,7 +18,6 @@ import { Edge, edge } from "./Edge.js"
 import { AuthenticationLive, AuthLive, HealthLive, MeLive, Readiness } from "./Http.js"
 import { DeviceLive, KeysLive } from "./KeysHttp.js"
 import { Metrics } from "./Metrics.js"
-import { RateLimiter } from "./RateLimiter.js"
 import { makeRealtime } from "./Realtime.js"
 import { resolved, type ServerOptions } from "./ServerOptions.js"
 import { StatsLive } from "./StatsHttp.js"
@@ -67,8 +66,6 @@ export const createHandler = async (options: ServerOptions): Promise<MurHandler>
   let draining = false
   const edgeLayer = Layer.succeed(Edge, {
     metrics,
-    limiter: new RateLimiter(),
-    rateLimits: settings.rateLimits,
     bodyLimitBytes: settings.bodyLimitBytes,
     corsOrigins: settings.corsOrigins,
     draining: () => draining
@@ -105,7 +102,7 @@ export const createHandler = async (options: ServerOptions): Promise<MurHandler>
     Layer.provideMerge(
       Engine.layer({
         database: options.database,
-        config: options.engine,
+        config: { ...options.engine, rateLimits: settings.rateLimits },
         migrate: options.migrate,
         backup: options.backup
       })

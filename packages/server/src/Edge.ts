@@ -1,25 +1,23 @@
 /**
  * The edge of every request, in one place: request ids, the contract's error envelope
- * (whatever produced the error), body limit, rate limit of `/auth/*`, CORS, metrics,
+ * (whatever produced the error), body limit, rate limit of `/auth/*` (the core `Limiter`,
+ * which every other entry point passes too), CORS, metrics,
  * and the plain-text routes that are not JSON (`/metrics`).
  */
 
 import { randomUUID } from "node:crypto"
 import { type HttpApp, HttpServerRequest, HttpServerResponse, OpenApi } from "@effect/platform"
 import { RequestError } from "@effect/platform/HttpServerError"
-import { RequestInfo } from "@mur/core"
+import { Limiter, RequestInfo } from "@mur/core"
 import { MurApi, RateLimited } from "@mur/domain"
 import { Cause, Context, Effect, Option } from "effect"
 import { dashboardResponse } from "./Dashboard.js"
 import { devicePage } from "./DevicePage.js"
 import type { Metrics } from "./Metrics.js"
 import { routeLabel } from "./Metrics.js"
-import type { RateLimiter } from "./RateLimiter.js"
 
 export interface EdgeState {
   readonly metrics: Metrics
-  readonly limiter: RateLimiter
-  readonly rateLimits: { readonly auth: number; readonly user: number; readonly team: number }
   readonly bodyLimitBytes: number
   readonly corsOrigins: ReadonlyArray<string>
   /** True once shutdown has begun: new requests get 503. */
@@ -36,6 +34,14 @@ export const openApiJson = (): string => {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** The 429 of a refused call: `Retry-After`, and the same seconds in the body. */
+export const rateLimitedResponse = (error: RateLimited, requestId: string) =>
+  HttpServerResponse.setHeader(
+    errorResponse(429, "rate_limited", error.message, requestId, { retry_after: error.retry_after }),
+    "retry-after",
+    String(error.retry_after)
+  )
 
 /** An error response in the contract's envelope. */
 export const errorResponse = (
@@ -115,15 +121,7 @@ const isConnectionFailure = (e: unknown): boolean => {
 /** Maps whatever escaped the API (unknown route, unreadable body, defects) to the envelope. */
 const causeResponse = (cause: Cause.Cause<unknown>, requestId: string, method: string, url: string) => {
   const error = Cause.squash(cause)
-  if (error instanceof RateLimited) {
-    return Effect.succeed(
-      HttpServerResponse.setHeader(
-        errorResponse(429, "rate_limited", error.message, requestId),
-        "retry-after",
-        String(error.retry_after)
-      )
-    )
-  }
+  if (error instanceof RateLimited) return Effect.succeed(rateLimitedResponse(error, requestId))
   if (error && typeof error === "object" && (error as any)._tag === "RouteNotFound") {
     return Effect.succeed(errorResponse(404, "not_found", `No route for ${method} ${url.split("?")[0]}`, requestId))
   }
@@ -168,6 +166,7 @@ const corsHeaders = (origin: string | undefined, allowed: ReadonlyArray<string>)
 export const edge = <E, R>(app: HttpApp.Default<E, R>) =>
   Effect.gen(function* () {
     const state = yield* Edge
+    const limiter = yield* Limiter
     const request = yield* HttpServerRequest.HttpServerRequest
     const started = performance.now()
     const incoming = request.headers["x-request-id"]
@@ -224,15 +223,8 @@ export const edge = <E, R>(app: HttpApp.Default<E, R>) =>
         )
       }
       if (url.startsWith("/auth/")) {
-        const ip = clientIp(request) ?? "unknown"
-        const decision = state.limiter.hit(`ip:${ip}`, state.rateLimits.auth)
-        if (!decision.allowed) {
-          return HttpServerResponse.setHeader(
-            errorResponse(429, "rate_limited", "Too many requests; slow down", requestId),
-            "retry-after",
-            String(decision.retryAfter)
-          )
-        }
+        const refused = yield* limiter.anonymous(clientIp(request) ?? "unknown").pipe(Effect.flip, Effect.option)
+        if (Option.isSome(refused)) return rateLimitedResponse(refused.value, requestId)
       }
       const info = { requestId, ip: clientIp(request), userAgent: request.headers["user-agent"] ?? null }
       let response = yield* app.pipe(

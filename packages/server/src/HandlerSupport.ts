@@ -1,9 +1,8 @@
 /** What the team-scoped handlers share: the active team, and SQL errors as defects. */
 import type { HttpServerRequest } from "@effect/platform"
-import { type ActiveTeam, Teams } from "@mur/core"
-import { CurrentUser, RateLimited, type User } from "@mur/domain"
+import { type ActiveTeam, Limiter, Teams } from "@mur/core"
+import { CurrentUser, type User } from "@mur/domain"
 import { Effect } from "effect"
-import { Edge } from "./Edge.js"
 
 /**
  * An `SqlError` is a defect at the handler: the edge maps it to 503 when the database is
@@ -19,21 +18,11 @@ export const dieOnSql = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 /** The active team of a request (`X-Team` or the only team), with the per-team rate limit. */
 export const makeActiveTeam = Effect.gen(function* () {
   const teams = yield* Teams
-  const edge = yield* Edge
+  const limiter = yield* Limiter
   return (request: HttpServerRequest.HttpServerRequest) =>
     Effect.flatMap(CurrentUser, ({ user }) => teams.resolveActive(user, request.headers["x-team"])).pipe(
-      Effect.tap((active) => {
-        const decision = edge.limiter.hit(`team:${active.team.id}`, edge.rateLimits.team)
-        return decision.allowed
-          ? Effect.void
-          : Effect.die(
-              new RateLimited({
-                code: "rate_limited",
-                message: "Too many requests for this team",
-                retry_after: decision.retryAfter
-              })
-            )
-      }),
+      // The user was counted by the authentication middleware; a refusal is answered by the edge.
+      Effect.tap((active) => Effect.orDie(limiter.team(active.team.id))),
       Effect.catchTag("SqlError", Effect.die)
     )
 })

@@ -1,10 +1,9 @@
 /** The HTTP handlers: each one decodes nothing itself and calls one service function. */
 import { HttpApiBuilder } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
-import { Auth, type Principal } from "@mur/core"
-import { Authentication, CurrentUser, MurApi, RateLimited, Unavailable } from "@mur/domain"
+import { Auth, Limiter, type Principal } from "@mur/core"
+import { Authentication, CurrentUser, MurApi, Unavailable } from "@mur/domain"
 import { Effect, Layer, Redacted } from "effect"
-import { Edge } from "./Edge.js"
 
 const unavailable = () => new Unavailable({ code: "unavailable", message: "The database does not answer" })
 
@@ -76,23 +75,13 @@ export const AuthenticationLive = Layer.effect(
   Authentication,
   Effect.gen(function* () {
     const auth = yield* Auth
-    const edge = yield* Edge
+    const limiter = yield* Limiter
     return {
       bearer: (token) =>
         auth.authenticate(Redacted.value(token)).pipe(
           Effect.catchTag("SqlError", Effect.die),
-          Effect.tap((principal) => {
-            const decision = edge.limiter.hit(`user:${principal.user.id}`, edge.rateLimits.user)
-            return decision.allowed
-              ? Effect.void
-              : Effect.die(
-                  new RateLimited({
-                    code: "rate_limited",
-                    message: "Too many requests; slow down",
-                    retry_after: decision.retryAfter
-                  })
-                )
-          }),
+          // A refusal is a defect here: the edge answers it with 429 and `Retry-After`.
+          Effect.tap((principal) => Effect.orDie(limiter.user(principal.user.id))),
           Effect.map(toCurrentUser)
         )
     }

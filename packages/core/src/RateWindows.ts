@@ -1,8 +1,9 @@
 /**
  * A one-minute window per key, opened by the key's first request, in process memory. (A
  * window shared by all keys and aligned to the clock's minutes let a client send twice the
- * limit across a minute boundary, and reset a burst half-way through.) Each server process
- * counts on its own: with N processes behind a balancer a key gets at most N × the limit.
+ * limit across a minute boundary, and reset a burst half-way through.) This is the counter
+ * of a SQLite deployment (one process); PostgreSQL counts the same windows in its
+ * `rate_limits` table so that every process of a deployment shares them (RateLimitRepo).
  */
 export interface RateLimitDecision {
   readonly allowed: boolean
@@ -10,14 +11,15 @@ export interface RateLimitDecision {
   readonly retryAfter: number
 }
 
-const WINDOW_MS = 60_000
+/** The length of a window. */
+export const WINDOW_MS = 60_000
 
 interface Window {
   readonly start: number
   count: number
 }
 
-export class RateLimiter {
+export class RateWindows {
   private windows = new Map<string, Window>()
   private sweptAt = 0
 
