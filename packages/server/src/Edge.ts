@@ -90,7 +90,11 @@ const normalizeErrorBody = (response: HttpServerResponse.HttpServerResponse, req
   }
   if (body && typeof body.error === "object" && body.error !== null) {
     body.error.request_id = requestId
-    return HttpServerResponse.unsafeJson(body, { status: response.status, headers: response.headers })
+    const json = HttpServerResponse.unsafeJson(body, { status: response.status, headers: response.headers })
+    // A refusal of the Limiter, encoded by the contract's 429 schema: the seconds go in the header too.
+    return response.status === 429 && typeof body.error.retry_after === "number"
+      ? HttpServerResponse.setHeader(json, "retry-after", String(body.error.retry_after))
+      : json
   }
   return response
 }
