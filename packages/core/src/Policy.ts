@@ -10,17 +10,29 @@
 import { Conflict, Forbidden, NotFound, type Role } from "@mur/domain"
 import { Effect, Either } from "effect"
 
-/** Who may do an action. */
-export type Rule = "member" | "member_or_public" | "team_admin" | "own" | "server_admin"
+/**
+ * Who may do an action. `signed_in` is the authentication middleware's, `member` is proved
+ * by resolving the active team (`Teams.resolveActive`), `own` by the key queries' scope to
+ * their owner; the others are decided here.
+ */
+export type Rule = "signed_in" | "invitee" | "member" | "member_or_public" | "team_admin" | "own" | "server_admin"
 
 /** A refusal as the caller sees it: one status, code and message per kind of refusal. */
 export interface Refusal {
-  readonly status: 403 | 404 | 409
+  readonly status: 401 | 403 | 404 | 409
   readonly code: string
   readonly message: string
 }
 
 export const RULES: { readonly [R in Rule]: { readonly who: string; readonly refusal: Refusal } } = {
+  signed_in: {
+    who: "anyone signed in (a login or an API key)",
+    refusal: { status: 401, code: "unauthorized", message: "Missing or invalid credentials" }
+  },
+  invitee: {
+    who: "the signed-in user the invite is addressed to",
+    refusal: { status: 404, code: "invalid_invite", message: "This invite code is unknown, used or expired" }
+  },
   member: {
     who: "any member of the active team",
     refusal: { status: 404, code: "not_in_team", message: "You are not a member of that team" }
@@ -48,7 +60,7 @@ export type Guard = "last_admin" | "not_self_over_http"
 
 export const GUARDS: { readonly [G in Guard]: { readonly when: string; readonly refusal: Refusal } } = {
   last_admin: {
-    when: "the change would leave a team that has other members without an admin (a demotion: any team)",
+    when: "a team with other members would be left without an admin; its only admin is never demoted",
     refusal: {
       status: 409,
       code: "last_admin",
@@ -69,6 +81,8 @@ const action = <R extends Rule>(rule: R, guards: ReadonlyArray<Guard> = []) => (
 
 /** Every action the policy decides, with its rule and guards. */
 export const ACTIONS = {
+  "team.create": action("signed_in"),
+  "team.join": action("invitee"),
   "team.read": action("member"),
   "team.rename": action("team_admin"),
   "team.invite": action("team_admin"),
@@ -76,6 +90,7 @@ export const ACTIONS = {
   "member.set_role": action("team_admin", ["last_admin"]),
   "member.remove": action("team_admin", ["last_admin"]),
   "pattern.list": action("member"),
+  "pattern.list_public": action("signed_in"),
   "pattern.create": action("member"),
   "pattern.read": action("member_or_public"),
   "pattern.use": action("member_or_public"),
@@ -130,6 +145,10 @@ export const maySeePattern = (
   active: { readonly team: { readonly id: string } } | null,
   pattern: { readonly team_id: string; readonly is_public: boolean }
 ): boolean => pattern.is_public || (active !== null && active.team.id === pattern.team_id)
+
+/** Whether an invite is addressed to this user (the code alone is not enough). */
+export const isInvitee = (user: { readonly email: string }, invite: { readonly email: string }): boolean =>
+  invite.email === user.email
 
 /** The `/admin/*` gate: a server admin passes; everyone else gets the 404 of a route that does not exist. */
 export const requireServerAdmin = (principal: { readonly serverAdmin: boolean }): Effect.Effect<void, NotFound> =>

@@ -33,7 +33,7 @@ export interface ActiveTeam {
 
 const INVITE_TTL_SECONDS = 7 * 24 * 3600
 
-const notInTeam = (message = "You are not a member of that team") => new NotFound({ code: "not_in_team", message })
+const notInTeam = (message = Policy.RULES.member.refusal.message) => new NotFound({ code: "not_in_team", message })
 
 const slugify = (name: string) =>
   name
@@ -170,15 +170,12 @@ export class Teams extends Effect.Service<Teams>()("@mur/core/Teams", {
 
     const join = (user: User, code: string): Effect.Effect<Team, NotFound | Conflict | Forbidden | SqlError> =>
       Effect.gen(function* () {
-        const invalid = new NotFound({
-          code: "invalid_invite",
-          message: "This invite code is unknown, used or expired"
-        })
+        const invalid = new NotFound({ code: "invalid_invite", message: Policy.RULES.invitee.refusal.message })
         const found = yield* repo.findInvite(sha256(code.trim()))
         if (Option.isNone(found)) return yield* invalid
         const inv = found.value
         const at = now()
-        if (inv.used_at !== null || Date.parse(inv.expires_at) <= Date.parse(at) || inv.email !== user.email) {
+        if (inv.used_at !== null || Date.parse(inv.expires_at) <= Date.parse(at) || !Policy.isInvitee(user, inv)) {
           return yield* invalid
         }
         return yield* Effect.gen(function* () {
