@@ -18,11 +18,15 @@
  */
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
+import { Policy } from "@mur/core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import WebSocket from "ws"
 import { execDb } from "./support/db.js"
 import { type Reply, request, uniqueEmail } from "./support/http.js"
 import { ROOT, startTestServer, type TestServer } from "./support/server.js"
 import { STORES } from "./support/stores.js"
+import { makeTeam, type TestUser } from "./support/team.js"
+import { connect, type SyncSocket, wsUrl } from "./support/ws.js"
 
 type Caller = "admin" | "member" | "other" | "other_x" | "anon"
 const CALLERS: ReadonlyArray<Caller> = ["admin", "member", "other", "other_x", "anon"]
@@ -50,6 +54,8 @@ type Target = "pattern" | "fresh_pattern" | "fresh_member"
 interface Row {
   readonly method: "GET" | "POST" | "PUT" | "DELETE"
   readonly path: string
+  /** What the route does, in the policy's words (packages/core/src/Policy.ts). */
+  readonly action: Policy.Action
   /** A note for the document (what the route acts on, which target). */
   readonly note?: string
   readonly target?: Target
@@ -68,12 +74,14 @@ const TABLE: ReadonlyArray<Row> = [
   {
     method: "GET",
     path: "/api/team",
+    action: "team.read",
     note: "B's admin gets team B",
     expect: { admin: OK, member: OK, other: OK, other_x: NOT_IN_TEAM, anon: UNAUTHORIZED }
   },
   {
     method: "PUT",
     path: "/api/team",
+    action: "team.rename",
     note: "B's admin renames team B",
     body: ({ n }) => ({ name: `Renamed ${n}` }),
     expect: { admin: OK, member: FORBIDDEN, other: OK, other_x: NOT_IN_TEAM, anon: UNAUTHORIZED }
@@ -81,6 +89,7 @@ const TABLE: ReadonlyArray<Row> = [
   {
     method: "POST",
     path: "/api/team/invite",
+    action: "team.invite",
     note: "B's admin invites into team B",
     body: () => ({ email: uniqueEmail("invitee") }),
     expect: { admin: CREATED, member: FORBIDDEN, other: CREATED, other_x: NOT_IN_TEAM, anon: UNAUTHORIZED }
@@ -88,6 +97,7 @@ const TABLE: ReadonlyArray<Row> = [
   {
     method: "POST",
     path: "/api/team/join",
+    action: "team.join",
     note: "with team A's invite addressed to someone else",
     body: ({ strangerInvite }) => ({ invite_code: strangerInvite }),
     expect: {
@@ -101,6 +111,7 @@ const TABLE: ReadonlyArray<Row> = [
   {
     method: "PUT",
     path: "/api/team/members/:id",
+    action: "member.set_role",
     note: "a fresh member of team A, made admin",
     target: "fresh_member",
     body: () => ({ role: "admin" }),
@@ -109,6 +120,7 @@ const TABLE: ReadonlyArray<Row> = [
   {
     method: "DELETE",
     path: "/api/team/members/:id",
+    action: "member.remove",
     note: "a fresh member of team A",
     target: "fresh_member",
     expect: { admin: OK, member: FORBIDDEN, other: NOT_FOUND, other_x: NOT_IN_TEAM, anon: UNAUTHORIZED }
@@ -116,6 +128,7 @@ const TABLE: ReadonlyArray<Row> = [
   {
     method: "POST",
     path: "/api/team/leave",
+    action: "team.leave",
     note: "A's only admin may not leave; the member and B's admin are fresh users who really leave",
     freshCaller: ["member", "other"],
     expect: { admin: [409, "last_admin"], member: OK, other: OK, other_x: NOT_IN_TEAM, anon: UNAUTHORIZED }
@@ -123,18 +136,21 @@ const TABLE: ReadonlyArray<Row> = [
   {
     method: "GET",
     path: "/api/patterns",
+    action: "pattern.list",
     note: "B's admin lists team B's patterns",
     expect: { admin: OK, member: OK, other: OK, other_x: NOT_IN_TEAM, anon: UNAUTHORIZED }
   },
   {
     method: "GET",
     path: "/api/patterns?scope=public",
+    action: "pattern.list_public",
     note: "every team's public patterns",
     expect: { admin: OK, member: OK, other: OK, other_x: OK, anon: UNAUTHORIZED }
   },
   {
     method: "POST",
     path: "/api/patterns",
+    action: "pattern.create",
     note: "B's admin creates in team B",
     body: ({ n }) => ({ name: `created-${n}`, content: { n } }),
     expect: { admin: CREATED, member: CREATED, other: CREATED, other_x: NOT_IN_TEAM, anon: UNAUTHORIZED }
@@ -142,6 +158,7 @@ const TABLE: ReadonlyArray<Row> = [
   {
     method: "GET",
     path: "/api/patterns/:id",
+    action: "pattern.read",
     target: "pattern",
     expect: { admin: OK, member: OK, other: NOT_FOUND, other_x: NOT_FOUND, anon: UNAUTHORIZED },
     public: { other: OK, other_x: OK }
@@ -149,6 +166,7 @@ const TABLE: ReadonlyArray<Row> = [
   {
     method: "PUT",
     path: "/api/patterns/:id",
+    action: "pattern.update",
     target: "fresh_pattern",
     body: ({ n }) => ({ description: `changed ${n}` }),
     expect: { admin: OK, member: OK, other: NOT_FOUND, other_x: NOT_IN_TEAM, anon: UNAUTHORIZED }
@@ -156,12 +174,14 @@ const TABLE: ReadonlyArray<Row> = [
   {
     method: "DELETE",
     path: "/api/patterns/:id",
+    action: "pattern.delete",
     target: "fresh_pattern",
     expect: { admin: OK, member: FORBIDDEN, other: NOT_FOUND, other_x: NOT_IN_TEAM, anon: UNAUTHORIZED }
   },
   {
     method: "POST",
     path: "/api/patterns/:id/use",
+    action: "pattern.use",
     target: "pattern",
     expect: { admin: OK, member: OK, other: NOT_FOUND, other_x: NOT_FOUND, anon: UNAUTHORIZED },
     public: { other: OK, other_x: OK }
@@ -169,12 +189,14 @@ const TABLE: ReadonlyArray<Row> = [
   {
     method: "GET",
     path: "/api/patterns/:id/versions",
+    action: "pattern.versions",
     target: "pattern",
     expect: { admin: OK, member: OK, other: NOT_FOUND, other_x: NOT_IN_TEAM, anon: UNAUTHORIZED }
   },
   {
     method: "POST",
     path: "/api/patterns/:id/restore",
+    action: "pattern.restore",
     target: "fresh_pattern",
     body: () => ({ version: 1 }),
     expect: { admin: OK, member: OK, other: NOT_FOUND, other_x: NOT_IN_TEAM, anon: UNAUTHORIZED }
@@ -182,8 +204,37 @@ const TABLE: ReadonlyArray<Row> = [
   {
     method: "GET",
     path: "/api/audit",
+    action: "audit.read",
     note: "B's admin reads team B's log",
     expect: { admin: OK, member: FORBIDDEN, other: OK, other_x: NOT_IN_TEAM, anon: UNAUTHORIZED }
+  },
+  {
+    method: "GET",
+    path: "/api/stats/team",
+    action: "stats.team_read",
+    note: "B's admin gets team B's",
+    expect: { admin: OK, member: FORBIDDEN, other: OK, other_x: NOT_IN_TEAM, anon: UNAUTHORIZED }
+  },
+  {
+    method: "GET",
+    path: "/api/stats/export?format=csv&scope=team",
+    action: "stats.team_export",
+    note: "B's admin exports team B's",
+    expect: { admin: OK, member: FORBIDDEN, other: OK, other_x: NOT_IN_TEAM, anon: UNAUTHORIZED }
+  },
+  {
+    method: "GET",
+    path: "/api/stats/leaderboard",
+    action: "stats.leaderboard",
+    note: "B's admin gets team B's",
+    expect: { admin: OK, member: OK, other: OK, other_x: NOT_IN_TEAM, anon: UNAUTHORIZED }
+  },
+  {
+    method: "GET",
+    path: "/api/sync/status",
+    action: "sync.read",
+    note: "B's admin gets team B's",
+    expect: { admin: OK, member: OK, other: OK, other_x: NOT_IN_TEAM, anon: UNAUTHORIZED }
   }
 ]
 
@@ -231,22 +282,142 @@ interface Session {
   readonly token: string
 }
 
-/** A reply is the expected status, and for an error the expected code in the envelope. */
-const check = (reply: Reply, expected: Expect, label: string) => {
+/**
+ * A reply is the expected status, and for an error the expected code in the envelope (and,
+ * for a refusal of the policy, its one message).
+ */
+const check = (reply: Reply, expected: Expect, label: string, message?: string) => {
   expect(reply.status, `${label}: ${reply.text}`).toBe(expected[0])
   if (expected[1] !== undefined) {
     expect(reply.json?.error?.code, `${label}: ${reply.text}`).toBe(expected[1])
     expect(reply.json.error.request_id).toBe(reply.headers.get("x-request-id"))
+    if (message !== undefined) expect(reply.json.error.message, label).toBe(message)
   } else {
     expect(reply.json?.error, `${label}: ${reply.text}`).toBeUndefined()
   }
 }
+
+const refusalOf = (r: Policy.Refusal): Expect => [r.status, r.code]
+const same = (a: Expect, b: Expect) => a[0] === b[0] && a[1] === b[1]
+const TEAM_ADMIN_ONLY = Policy.RULES.team_admin.refusal
+
+/** What the policy says a cell must be: one refusal, or `success` (any 2xx). */
+type Derived = Expect | "success"
+
+/**
+ * A cell of the table as it follows from the action's rule. Anything of another team is
+ * 404 `not_found` whatever the rule (the team-scoped lookups never find it), so that a
+ * team's patterns and members do not leak.
+ */
+const derive = (row: Row, caller: Caller, isPublic: boolean): Derived => {
+  const { rule } = Policy.ACTIONS[row.action]
+  if (caller === "anon") return refusalOf(Policy.RULES.signed_in.refusal)
+  switch (rule) {
+    case "signed_in":
+      return "success"
+    case "invitee":
+      // Every caller presents an invite addressed to a stranger.
+      return refusalOf(Policy.RULES.invitee.refusal)
+    case "member_or_public":
+      return isPublic || caller === "admin" || caller === "member"
+        ? "success"
+        : refusalOf(Policy.RULES.member_or_public.refusal)
+    case "member":
+    case "team_admin":
+      if (caller === "other_x") return refusalOf(Policy.RULES.member.refusal)
+      if (caller === "other") return row.target === undefined ? "success" : NOT_FOUND
+      if (caller === "member" && rule === "team_admin") return refusalOf(TEAM_ADMIN_ONLY)
+      return "success"
+    default:
+      throw new Error(`${row.action}: the rule ${rule} is not one of a team route`)
+  }
+}
+
+/** A cell follows from the policy: the derived refusal, or a success or one of the action's guards. */
+const follows = (actual: Expect, derived: Derived, act: Policy.Action) =>
+  derived === "success"
+    ? (actual[0] >= 200 && actual[0] < 300) ||
+      Policy.ACTIONS[act].guards.some((g) => same(actual, refusalOf(Policy.GUARDS[g].refusal)))
+    : same(actual, derived)
+
+/** The message a walked cell must carry when it is a refusal of the policy with one fixed message. */
+const messageOf = (expected: Expect, team: { readonly slug: string }) =>
+  same(expected, refusalOf(TEAM_ADMIN_ONLY))
+    ? TEAM_ADMIN_ONLY.message
+    : same(expected, refusalOf(Policy.GUARDS.last_admin.refusal))
+      ? Policy.lastAdmin(team).message
+      : undefined
 
 describe("docs/authorization.md", () => {
   it("holds exactly the table this test walks", () => {
     const doc = readFileSync(join(ROOT, "docs", "authorization.md"), "utf8")
     const table = renderTable()
     expect(normalise(doc), `docs/authorization.md must hold this table:\n\n${table}\n`).toContain(normalise(table))
+  })
+})
+
+/** The policy's own tables, as docs/authorization.md lists them. */
+const renderPolicy = (): string => {
+  const refusal = (r: Policy.Refusal) => `${r.status} \`${r.code}\``
+  const lines = ["| rule | who may | refused with | message |", "|---|---|---|---|"]
+  for (const [rule, spec] of Object.entries(Policy.RULES)) {
+    lines.push(`| \`${rule}\` | ${spec.who} | ${refusal(spec.refusal)} | ${spec.refusal.message} |`)
+  }
+  lines.push("", "| guard | refuses when | refused with | message |", "|---|---|---|---|")
+  for (const [guard, spec] of Object.entries(Policy.GUARDS)) {
+    lines.push(`| \`${guard}\` | ${spec.when} | ${refusal(spec.refusal)} | ${spec.refusal.message} |`)
+  }
+  lines.push("", "| action | rule | guards |", "|---|---|---|")
+  for (const [act, spec] of Object.entries(Policy.ACTIONS)) {
+    const guards = spec.guards.map((g) => `\`${g}\``).join(", ")
+    lines.push(`| \`${act}\` | \`${spec.rule}\` | ${guards === "" ? "–" : guards} |`)
+  }
+  return lines.join("\n")
+}
+
+describe("docs/authorization.md, the policy", () => {
+  it("lists the policy's rules, guards and actions as packages/core/src/Policy.ts has them", () => {
+    const doc = readFileSync(join(ROOT, "docs", "authorization.md"), "utf8")
+    const tables = renderPolicy()
+    expect(normalise(doc), `docs/authorization.md must hold these tables:\n\n${tables}\n`).toContain(normalise(tables))
+  })
+
+  it("every cell of the walked tables follows from the rule of the route's action", () => {
+    for (const row of TABLE) {
+      expect(Policy.ACTIONS, `${row.method} ${row.path}`).toHaveProperty([row.action])
+      for (const isPublic of isPatternTarget(row) ? [false, true] : [false]) {
+        const cells = isPublic ? { ...row.expect, ...row.public } : row.expect
+        for (const caller of CALLERS) {
+          const derived = derive(row, caller, isPublic)
+          const label = `${row.method} ${row.path}${isPublic ? " (public)" : ""} as ${caller}: ${row.action}`
+          expect(follows(cells[caller], derived, row.action), `${label}; the policy says ${derived}`).toBe(true)
+        }
+      }
+    }
+    for (const row of SOCKET_TABLE) {
+      for (const caller of CALLERS) {
+        expect(row.expect[caller], `${row.message} as ${caller}`).toEqual(deriveSocket(row, caller))
+      }
+    }
+  })
+
+  it("walks every action a team's rules decide, and every server-administration action", () => {
+    const walked = new Set<Policy.Action>([
+      ...TABLE.map((r) => r.action),
+      ...SOCKET_TABLE.flatMap((r) => r.actions),
+      ADMIN_GATE,
+      ...SELF_LOCKOUT
+    ])
+    const walkedRules: ReadonlyArray<Policy.Rule> = [
+      "invitee",
+      "member",
+      "member_or_public",
+      "team_admin",
+      "server_admin"
+    ]
+    for (const [act, spec] of Object.entries(Policy.ACTIONS) as Array<[Policy.Action, { rule: Policy.Rule }]>) {
+      if (walkedRules.includes(spec.rule)) expect(walked, `${act} (${spec.rule}) is walked`).toContain(act)
+    }
   })
 })
 
@@ -390,7 +561,7 @@ describe.each(STORES)("authorisation table on %s", (store) => {
         const path = id === undefined ? row.path : row.path.replace(":id", id)
         const body = row.body?.({ n: ++seq, strangerInvite })
         const reply = await call(row.method, path, { ...session, body })
-        check(reply, expected[caller], `${label} as ${caller}`)
+        check(reply, expected[caller], `${label} as ${caller}`, messageOf(expected[caller], teamA))
         if (reply.status >= 400) continue
         // What a successful call by someone of team B acted on: team B, never team A.
         if (caller === "other" && row.method === "GET" && row.path === "/api/team") {
@@ -429,6 +600,221 @@ describe.each(STORES)("authorisation table on %s", (store) => {
     const seen = await call("GET", `/api/patterns/${privatePattern}`, { token: member.token })
     expect(seen.json.pattern.version).toBe(1)
     expect(teamB.slug).not.toBe(teamA.slug)
+  })
+})
+
+/**
+ * Writes over `/ws/sync`: the same callers, each on a socket of their own. A write is a
+ * sync push of one event, so it follows the same policy as the REST routes; a refused
+ * write is acked `rejected` with the refusal's code and message, and changes nothing.
+ * Naming a team one is not in, or no credentials, refuses the upgrade itself.
+ */
+type SocketExpect =
+  | { readonly ack: "applied" }
+  | { readonly ack: "rejected"; readonly code: string }
+  | { readonly upgrade: Expect }
+
+interface SocketRow {
+  readonly message: "pattern_created" | "pattern_updated" | "pattern_deleted"
+  readonly note: string
+  /** The policy's actions the write is: a sync push, and the change it makes. */
+  readonly actions: ReadonlyArray<Policy.Action>
+  /** The pattern of team A the write names (none: it creates one of its own). */
+  readonly target: "none" | "fresh_pattern"
+  readonly expect: Record<Caller, SocketExpect>
+}
+
+const APPLIED: SocketExpect = { ack: "applied" }
+const rejectedWith = (code: string): SocketExpect => ({ ack: "rejected", code })
+const UPGRADE_NOT_IN_TEAM: SocketExpect = { upgrade: NOT_IN_TEAM }
+const UPGRADE_UNAUTHORIZED: SocketExpect = { upgrade: UNAUTHORIZED }
+
+const SOCKET_TABLE: ReadonlyArray<SocketRow> = [
+  {
+    message: "pattern_created",
+    note: "a new name; B's admin creates in team B",
+    actions: ["sync.push", "pattern.create"],
+    target: "none",
+    expect: {
+      admin: APPLIED,
+      member: APPLIED,
+      other: APPLIED,
+      other_x: UPGRADE_NOT_IN_TEAM,
+      anon: UPGRADE_UNAUTHORIZED
+    }
+  },
+  {
+    message: "pattern_updated",
+    note: "a pattern of A, by its id and name; from team B the id is another team's",
+    actions: ["sync.push", "pattern.update"],
+    target: "fresh_pattern",
+    expect: {
+      admin: APPLIED,
+      member: APPLIED,
+      other: rejectedWith("invalid_request"),
+      other_x: UPGRADE_NOT_IN_TEAM,
+      anon: UPGRADE_UNAUTHORIZED
+    }
+  },
+  {
+    message: "pattern_deleted",
+    note: "a pattern of A",
+    actions: ["sync.push", "pattern.delete"],
+    target: "fresh_pattern",
+    expect: {
+      admin: APPLIED,
+      member: rejectedWith("forbidden"),
+      other: rejectedWith("not_found"),
+      other_x: UPGRADE_NOT_IN_TEAM,
+      anon: UPGRADE_UNAUTHORIZED
+    }
+  }
+]
+
+/**
+ * A socket cell as it follows from the policy. From team B's socket, a pattern id of team A
+ * is never found in B: a delete is `not_found`, an update (which would create a pattern with
+ * that id) `invalid_request`, the answer to an id another pattern has.
+ */
+const deriveSocket = (row: SocketRow, caller: Caller): SocketExpect => {
+  if (caller === "anon") return { upgrade: refusalOf(Policy.RULES.signed_in.refusal) }
+  if (caller === "other_x") return { upgrade: refusalOf(Policy.RULES.member.refusal) }
+  if (caller === "other" && row.target !== "none") {
+    return rejectedWith(row.message === "pattern_deleted" ? "not_found" : "invalid_request")
+  }
+  const adminOnly = row.actions.some((a) => Policy.ACTIONS[a].rule === "team_admin")
+  return caller === "member" && adminOnly ? rejectedWith(TEAM_ADMIN_ONLY.code) : APPLIED
+}
+
+const socketCell = (e: SocketExpect) =>
+  "upgrade" in e
+    ? `${cell(e.upgrade)} at the upgrade`
+    : e.ack === "applied"
+      ? "`applied`"
+      : `\`rejected\` \`${e.code}\``
+
+const renderSocketTable = (): string => {
+  const lines = [
+    `| message | ${CALLERS.map((c) => CALLER_TITLES[c]).join(" | ")} |`,
+    `|---|${CALLERS.map(() => "---").join("|")}|`
+  ]
+  for (const row of SOCKET_TABLE) {
+    lines.push(`| \`${row.message}\` (${row.note}) | ${CALLERS.map((c) => socketCell(row.expect[c])).join(" | ")} |`)
+  }
+  return lines.join("\n")
+}
+
+describe("docs/authorization.md, socket writes", () => {
+  it("holds exactly the socket table this test walks", () => {
+    const doc = readFileSync(join(ROOT, "docs", "authorization.md"), "utf8")
+    const table = renderSocketTable()
+    expect(normalise(doc), `docs/authorization.md must hold this table:\n\n${table}\n`).toContain(normalise(table))
+  })
+})
+
+/** The status and error code of a refused upgrade. */
+const upgradeRefusal = (base: string, query: Record<string, string>) =>
+  new Promise<Expect>((resolve, reject) => {
+    const ws = new WebSocket(wsUrl(base, query))
+    ws.on("unexpected-response", (_req, res) => {
+      let body = ""
+      res.on("data", (chunk) => {
+        body += chunk
+      })
+      res.on("end", () => {
+        let code: string | undefined
+        try {
+          code = JSON.parse(body).error?.code
+        } catch {
+          code = undefined
+        }
+        resolve([res.statusCode ?? 0, code])
+      })
+    })
+    ws.on("open", () => {
+      ws.close()
+      reject(new Error("the upgrade was accepted"))
+    })
+    ws.on("error", () => undefined)
+  })
+
+describe.each(STORES)("socket writes on %s", (store) => {
+  let server: TestServer
+  let admin: TestUser
+  let member: TestUser
+  let otherAdmin: TestUser
+  let teamA: { id: string; slug: string }
+  let teamB: { id: string; slug: string }
+  const sockets = {} as Record<"admin" | "member" | "other", SyncSocket>
+  let n = 0
+
+  beforeAll(async () => {
+    server = await startTestServer(store)
+    const a = await makeTeam(server.url, 1, "Socket A")
+    const b = await makeTeam(server.url, 0, "Socket B")
+    ;[admin, member, otherAdmin, teamA, teamB] = [a.admin, a.members[0]!, b.admin, a.team, b.team]
+    sockets.admin = await connect(server.url, { token: admin.token })
+    sockets.member = await connect(server.url, { token: member.token })
+    sockets.other = await connect(server.url, { token: otherAdmin.token })
+  })
+  afterAll(async () => {
+    for (const s of Object.values(sockets)) s?.close()
+    await server?.stop()
+  })
+
+  const freshPattern = async () => {
+    const r = await request(server.url, "POST", "/api/patterns", {
+      token: admin.token,
+      body: { name: `ws-target-${next()}`, content: { v: 1 } }
+    })
+    expect(r.status, r.text).toBe(201)
+    return r.json.pattern as { id: string; name: string; version: number }
+  }
+
+  it.each(SOCKET_TABLE.map((row) => ({ row, label: row.message })))("$label", async ({ row }) => {
+    for (const caller of CALLERS) {
+      const expected = row.expect[caller]
+      const label = `${row.message} as ${caller}`
+      if ("upgrade" in expected) {
+        const query: Record<string, string> = caller === "anon" ? {} : { token: otherAdmin.token, team: teamA.id }
+        expect(await upgradeRefusal(server.url, query), label).toEqual(expected.upgrade)
+        continue
+      }
+      const socket = sockets[caller as "admin" | "member" | "other"]
+      const target = row.target === "fresh_pattern" ? await freshPattern() : undefined
+      const id = `authz-${++n}`
+      if (row.message === "pattern_created") {
+        socket.send({ type: row.message, pattern: { name: `ws-new-${next()}`, content: {} }, client_action_id: id })
+      } else if (row.message === "pattern_updated") {
+        const pattern = { id: target!.id, name: target!.name, description: `changed ${n}` }
+        socket.send({ type: row.message, pattern, client_action_id: id })
+      } else {
+        socket.send({ type: row.message, pattern_id: target!.id, client_action_id: id })
+      }
+      const ack = await socket.waitFor((m) => m.type === "ack" && m.client_action_id === id)
+      expect(ack.status, `${label}: ${JSON.stringify(ack)}`).toBe(expected.ack)
+      if (expected.ack === "rejected") {
+        expect(ack.error?.code, label).toBe(expected.code)
+        if (expected.code === TEAM_ADMIN_ONLY.code) expect(ack.error.message, label).toBe(TEAM_ADMIN_ONLY.message)
+      }
+      if (target !== undefined) {
+        // A refused write changed nothing; an applied one is the pattern's next version.
+        const now = await request(server.url, "GET", `/api/patterns/${target.id}`, { token: admin.token })
+        if (expected.ack === "rejected") {
+          expect(now.status, label).toBe(200)
+          expect(now.json.pattern.version, label).toBe(target.version)
+        } else if (row.message === "pattern_deleted") {
+          expect(now.status, label).toBe(404)
+        } else {
+          expect(now.json.pattern.version, label).toBe(target.version + 1)
+        }
+      } else {
+        const made = await request(server.url, "GET", `/api/patterns/${ack.pattern_id}`, {
+          token: caller === "other" ? otherAdmin.token : admin.token
+        })
+        expect(made.json.pattern.team_id, label).toBe(caller === "other" ? teamB.id : teamA.id)
+      }
+    }
   })
 })
 
@@ -493,13 +879,24 @@ const ADMIN_TABLE: ReadonlyArray<AdminRow> = [
   }
 ]
 
+/** The action every `/admin/*` route is, and what everyone but a server admin gets. */
+const ADMIN_GATE: Policy.Action = "admin.access"
+const ADMIN_REFUSED = refusalOf(Policy.RULES[Policy.ACTIONS[ADMIN_GATE].rule].refusal)
+/** The acts a server admin may not do to themselves over HTTP (walked after the table). */
+const SELF_LOCKOUT: ReadonlyArray<Policy.Action> = [
+  "admin.user_disable",
+  "admin.user_revoke_admin",
+  "admin.user_delete"
+]
+const NOT_SELF = Policy.GUARDS.not_self_over_http.refusal
+
 const renderAdminTable = (): string => {
   const lines = [
     `| route | ${ADMIN_CALLERS.map((c) => ADMIN_CALLER_TITLES[c]).join(" | ")} |`,
     `|---|${ADMIN_CALLERS.map(() => "---").join("|")}|`
   ]
   for (const row of ADMIN_TABLE) {
-    const cells = ADMIN_CALLERS.map((c) => cell(c === "server_admin" ? row.ok : NOT_FOUND))
+    const cells = ADMIN_CALLERS.map((c) => cell(c === "server_admin" ? row.ok : ADMIN_REFUSED))
     lines.push(`| \`${row.method} ${row.path}\`${row.note ? ` (${row.note})` : ""} | ${cells.join(" | ")} |`)
   }
   return lines.join("\n")
@@ -562,20 +959,22 @@ describe.each(STORES)("server-administration table on %s", (store) => {
         token: sessions[caller],
         body: row.body?.(++n)
       })
-      check(reply, caller === "server_admin" ? row.ok : NOT_FOUND, `${row.method} ${row.path} as ${caller}`)
+      check(reply, caller === "server_admin" ? row.ok : ADMIN_REFUSED, `${row.method} ${row.path} as ${caller}`)
     }
   })
 
   it("a server admin may not lock themselves out over HTTP: 403 on disabling or un-admining themselves", async () => {
+    expect(SELF_LOCKOUT.every((a) => Policy.ACTIONS[a].guards.some((g) => g === "not_self_over_http"))).toBe(true)
+    expect(refusalOf(NOT_SELF)).toEqual(FORBIDDEN)
     const me = await request(server.url, "GET", "/api/me", { token: sessions.server_admin })
     for (const body of [{ disabled: true }, { server_admin: false }]) {
       const r = await request(server.url, "PATCH", `/admin/users/${me.json.user.id}`, {
         token: sessions.server_admin,
         body
       })
-      check(r, FORBIDDEN, JSON.stringify(body))
+      check(r, FORBIDDEN, JSON.stringify(body), NOT_SELF.message)
     }
     const r = await request(server.url, "DELETE", `/admin/users/${me.json.user.id}`, { token: sessions.server_admin })
-    check(r, FORBIDDEN, "delete self")
+    check(r, FORBIDDEN, "delete self", NOT_SELF.message)
   })
 })

@@ -15,7 +15,7 @@ import {
   type AdminUpdateTeamRequest,
   type AdminUser,
   Conflict,
-  Forbidden,
+  type Forbidden,
   type LimitOverride,
   type Member,
   NotFound,
@@ -27,6 +27,7 @@ import { AuditLog } from "./AuditLog.js"
 import { ChangeFeed } from "./ChangeFeed.js"
 import { PasswordLinkRepo } from "./PasswordLinkRepo.js"
 import { Passwords } from "./Passwords.js"
+import * as Policy from "./Policy.js"
 import { addSeconds, isUniqueViolation, newId, now, sha256 } from "./rows.js"
 import { SessionRepo } from "./SessionRepo.js"
 import { fromStoredLimit, TeamRepo, type TeamRow, toStoredLimit, toTeam } from "./TeamRepo.js"
@@ -185,14 +186,6 @@ export class Admin extends Effect.Service<Admin>()("@mur/core/Admin", {
         return url === undefined ? { user } : { user, set_password_url: url }
       })
 
-    /** Refuses an act over HTTP that would lock the acting admin out of the admin section. */
-    const guardSelf = (actor: AdminActor, userId: string, what: string) =>
-      actor.via === "http" && actor.userId === userId
-        ? Effect.fail(
-            new Forbidden({ code: "forbidden", message: `You cannot ${what} yourself here; use mur-server admin` })
-          )
-        : Effect.void
-
     /** Disables or enables an account, and grants or revokes the server-admin role. */
     const updateUser = (
       actor: AdminActor,
@@ -201,8 +194,8 @@ export class Admin extends Effect.Service<Admin>()("@mur/core/Admin", {
     ): Effect.Effect<AdminUser, NotFound | Forbidden | SqlError> =>
       Effect.gen(function* () {
         const user = yield* findUser(key)
-        if (change.disabled === true) yield* guardSelf(actor, user.id, "disable")
-        if (change.server_admin === false) yield* guardSelf(actor, user.id, "remove the admin role from")
+        // Over HTTP an admin may not lock themselves out of the admin section.
+        if (change.disabled === true || change.server_admin === false) yield* Policy.requireNotSelf(actor, user.id)
         yield* Effect.gen(function* () {
           const at = now()
           if (change.disabled !== undefined && change.disabled !== (user.disabled_at !== null)) {
@@ -270,19 +263,15 @@ export class Admin extends Effect.Service<Admin>()("@mur/core/Admin", {
     ): Effect.Effect<void, NotFound | Conflict | Forbidden | SqlError> =>
       Effect.gen(function* () {
         const user = yield* findUser(key)
-        yield* guardSelf(actor, user.id, "delete")
+        yield* Policy.requireNotSelf(actor, user.id)
         yield* Effect.gen(function* () {
           const at = now()
           for (const m of yield* teams.listForUser(user.id)) {
             yield* teams.lock(m.team.id)
-            if (m.role === "admin" && (yield* teams.countAdmins(m.team.id)) <= 1) {
-              if ((yield* teams.countMembers(m.team.id)) > 1) {
-                return yield* new Conflict({
-                  code: "last_admin",
-                  message: `${user.email} is the only admin of team ${m.team.slug}; promote someone first`
-                })
-              }
-            }
+            yield* Policy.requireAnAdminLeft(m.team, m, "leave", {
+              admins: teams.countAdmins(m.team.id),
+              members: teams.countMembers(m.team.id)
+            })
             yield* teams.removeMember(m.team.id, user.id)
             yield* feed.publish({ kind: "member", teamId: m.team.id, userId: user.id, joined: false })
           }

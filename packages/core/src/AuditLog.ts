@@ -5,8 +5,10 @@
 import { SqlClient } from "@effect/sql"
 import type { AuditEntry, ListAuditParams } from "@mur/domain"
 import { Effect, Option } from "effect"
+import * as Policy from "./Policy.js"
 import { RequestInfo } from "./RequestInfo.js"
 import { batches, json, newId, now } from "./rows.js"
+import type { ActiveTeam } from "./Teams.js"
 
 export type AuditAction =
   | "auth.register"
@@ -83,9 +85,11 @@ export class AuditLog extends Effect.Service<AuditLog>()("@mur/core/AuditLog", {
         )
       })
 
-    /** A team's entries, newest first, filtered and paginated. */
-    const list = (teamId: string, params: ListAuditParams) =>
+    /** The active team's entries (for its admins), newest first, filtered and paginated. */
+    const list = (active: ActiveTeam, params: ListAuditParams) =>
       Effect.gen(function* () {
+        yield* Policy.require(active, "audit.read")
+        const teamId = active.team.id
         const page = params.page ?? 1
         const limit = params.limit ?? 20
         const where = [sql`team_id = ${teamId}`]

@@ -24,6 +24,7 @@ import { Data, Effect, Either, Option } from "effect"
 import { type AuditAction, type AuditEntryInput, AuditLog } from "./AuditLog.js"
 import { ChangeFeed } from "./ChangeFeed.js"
 import { PatternRepo, type PatternRow, toPattern } from "./PatternRepo.js"
+import * as Policy from "./Policy.js"
 import { bool, isUniqueViolation, newId, now } from "./rows.js"
 import { SyncLog } from "./SyncLog.js"
 import { TeamRepo } from "./TeamRepo.js"
@@ -297,9 +298,8 @@ export class Patterns extends Effect.Service<Patterns>()("@mur/core/Patterns", {
         }
 
         const remove: Draft["remove"] = (actor, id, options = {}) => {
-          if (active.role !== "admin") {
-            return Either.left(new Forbidden({ code: "forbidden", message: "Only a team admin may delete patterns" }))
-          }
+          const allowed = Policy.check(active, "pattern.delete")
+          if (Either.isLeft(allowed)) return Either.left(allowed.left)
           const row = liveRow(id)
           if (row === undefined) return Either.left(notFound())
           const stale = checkBase(row, options.baseVersion)
@@ -425,10 +425,12 @@ export class Patterns extends Effect.Service<Patterns>()("@mur/core/Patterns", {
       Effect.gen(function* () {
         const found = yield* repo.findById(id)
         if (Option.isNone(found)) return yield* notFound()
-        if (bool(found.value.is_public)) return found.value
+        const row = found.value
+        const pattern = { team_id: row.team_id, is_public: bool(row.is_public) }
+        if (Policy.maySeePattern(null, pattern)) return row
         const team = yield* Effect.option(active)
-        if (Option.isNone(team) || team.value.team.id !== found.value.team_id) return yield* notFound()
-        return found.value
+        if (!Policy.maySeePattern(Option.getOrNull(team), pattern)) return yield* notFound()
+        return row
       })
 
     const get = <R>(

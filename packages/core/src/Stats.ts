@@ -9,7 +9,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import {
   type DayStats,
   type ExportScope,
-  Forbidden,
+  type Forbidden,
   InvalidRequest,
   type LeaderboardEntry,
   type LeaderboardMetric,
@@ -24,8 +24,9 @@ import {
   type User,
   type UserId
 } from "@mur/domain"
-import { Chunk, Effect, Option, Stream } from "effect"
+import { Chunk, Effect, Either, Option, Stream } from "effect"
 import { ChangeFeed } from "./ChangeFeed.js"
+import * as Policy from "./Policy.js"
 import { newId, now } from "./rows.js"
 import {
   type DailyRow,
@@ -207,9 +208,7 @@ export class Stats extends Effect.Service<Stats>()("@mur/core/Stats", {
      */
     const team = (active: ActiveTeam, range: StatsRange): Effect.Effect<TeamStatsResponse, Forbidden | SqlError> =>
       Effect.gen(function* () {
-        if (active.role !== "admin") {
-          return yield* new Forbidden({ code: "forbidden", message: "Only a team admin may see the team's stats" })
-        }
+        yield* Policy.require(active, "stats.team_read")
         const teamId = active.team.id
         // Three independent reads: on PostgreSQL they go out at once, on separate connections.
         const [stats, sums, current] = yield* Effect.all(
@@ -281,10 +280,9 @@ export class Stats extends Effect.Service<Stats>()("@mur/core/Stats", {
       active: ActiveTeam | null,
       range: StatsRange
     ): Effect.Effect<Stream.Stream<ExportRow, SqlError>, Forbidden> => {
-      if (scope === "team" && active?.role !== "admin") {
-        return Effect.fail(
-          new Forbidden({ code: "forbidden", message: "Only a team admin may export the team's stats" })
-        )
+      if (scope === "team") {
+        const allowed = Policy.check(active, "stats.team_export")
+        if (Either.isLeft(allowed)) return Effect.fail(allowed.left)
       }
       const where: StatsScope =
         scope === "team"

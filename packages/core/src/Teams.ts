@@ -21,6 +21,7 @@ import { Effect, Option } from "effect"
 import { AuditLog } from "./AuditLog.js"
 import { ChangeFeed } from "./ChangeFeed.js"
 import { EngineConfig } from "./Config.js"
+import * as Policy from "./Policy.js"
 import { addSeconds, isUniqueViolation, newId, now, sha256 } from "./rows.js"
 import { TeamRepo, toTeam } from "./TeamRepo.js"
 
@@ -32,10 +33,7 @@ export interface ActiveTeam {
 
 const INVITE_TTL_SECONDS = 7 * 24 * 3600
 
-const notInTeam = (message = "You are not a member of that team") => new NotFound({ code: "not_in_team", message })
-const forbidden = (message = "Only a team admin may do this") => new Forbidden({ code: "forbidden", message })
-const lastAdmin = () =>
-  new Conflict({ code: "last_admin", message: "The team would be left without an admin; promote someone first" })
+const notInTeam = (message = Policy.RULES.member.refusal.message) => new NotFound({ code: "not_in_team", message })
 
 const slugify = (name: string) =>
   name
@@ -84,8 +82,6 @@ export class Teams extends Effect.Service<Teams>()("@mur/core/Teams", {
         return memberships[0]!
       })
 
-    const requireAdmin = (active: ActiveTeam) => (active.role === "admin" ? Effect.void : Effect.fail(forbidden()))
-
     const uniqueSlug = (name: string) =>
       Effect.gen(function* () {
         const base = slugify(name)
@@ -121,7 +117,7 @@ export class Teams extends Effect.Service<Teams>()("@mur/core/Teams", {
 
     const rename = (user: User, active: ActiveTeam, name: string): Effect.Effect<Team, Forbidden | SqlError> =>
       Effect.gen(function* () {
-        yield* requireAdmin(active)
+        yield* Policy.require(active, "team.rename")
         const at = now()
         yield* Effect.zipRight(
           repo.rename(active.team.id, name, at),
@@ -144,7 +140,7 @@ export class Teams extends Effect.Service<Teams>()("@mur/core/Teams", {
       role: Role
     ): Effect.Effect<{ invite_code: string; expires_at: string }, Forbidden | SqlError> =>
       Effect.gen(function* () {
-        yield* requireAdmin(active)
+        yield* Policy.require(active, "team.invite")
         const code = randomBytes(15).toString("base64url")
         const at = now()
         const expires = addSeconds(at, INVITE_TTL_SECONDS)
@@ -174,15 +170,12 @@ export class Teams extends Effect.Service<Teams>()("@mur/core/Teams", {
 
     const join = (user: User, code: string): Effect.Effect<Team, NotFound | Conflict | Forbidden | SqlError> =>
       Effect.gen(function* () {
-        const invalid = new NotFound({
-          code: "invalid_invite",
-          message: "This invite code is unknown, used or expired"
-        })
+        const invalid = new NotFound({ code: "invalid_invite", message: Policy.RULES.invitee.refusal.message })
         const found = yield* repo.findInvite(sha256(code.trim()))
         if (Option.isNone(found)) return yield* invalid
         const inv = found.value
         const at = now()
-        if (inv.used_at !== null || Date.parse(inv.expires_at) <= Date.parse(at) || inv.email !== user.email) {
+        if (inv.used_at !== null || Date.parse(inv.expires_at) <= Date.parse(at) || !Policy.isInvitee(user, inv)) {
           return yield* invalid
         }
         return yield* Effect.gen(function* () {
@@ -215,18 +208,11 @@ export class Teams extends Effect.Service<Teams>()("@mur/core/Teams", {
         }).pipe(feed.transaction)
       })
 
-    /**
-     * An admin leaving (or removed) must not leave members behind without an admin; the
-     * last member may leave. Checked under the team lock.
-     */
-    const guardAdmins = (teamId: string, member: Member) =>
-      Effect.gen(function* () {
-        if (member.role !== "admin") return
-        const admins = yield* repo.countAdmins(teamId)
-        if (admins <= 1) {
-          const others = (yield* repo.countMembers(teamId)) - 1
-          if (others > 0) return yield* lastAdmin()
-        }
+    /** The last-admin guard of the policy, with the team's counts; called under the team lock. */
+    const guardAdmins = (team: Team, member: Member, change: "demote" | "leave") =>
+      Policy.requireAnAdminLeft(team, member, change, {
+        admins: repo.countAdmins(team.id),
+        members: repo.countMembers(team.id)
       })
 
     const findMember = (teamId: string, userId: string) =>
@@ -243,13 +229,13 @@ export class Teams extends Effect.Service<Teams>()("@mur/core/Teams", {
       role: Role
     ): Effect.Effect<Member, Forbidden | NotFound | Conflict | SqlError> =>
       Effect.gen(function* () {
-        yield* requireAdmin(active)
+        yield* Policy.require(active, "member.set_role")
         return yield* Effect.gen(function* () {
           yield* repo.lock(active.team.id)
           const member = yield* findMember(active.team.id, memberId)
-          if (member.role === role) return member
-          // Demoting the only admin leaves no admin, even in a team of one.
-          if (member.role === "admin" && (yield* repo.countAdmins(active.team.id)) <= 1) return yield* lastAdmin()
+          const change = Policy.roleChange(member.role, role)
+          if (change === "none") return member
+          if (change === "demote") yield* guardAdmins(active.team, member, "demote")
           yield* repo.setRole(active.team.id, memberId, role)
           yield* audit.record({
             action: "team.role_change",
@@ -269,11 +255,11 @@ export class Teams extends Effect.Service<Teams>()("@mur/core/Teams", {
       memberId: string
     ): Effect.Effect<Member, Forbidden | NotFound | Conflict | SqlError> =>
       Effect.gen(function* () {
-        yield* requireAdmin(active)
+        yield* Policy.require(active, "member.remove")
         return yield* Effect.gen(function* () {
           yield* repo.lock(active.team.id)
           const member = yield* findMember(active.team.id, memberId)
-          yield* guardAdmins(active.team.id, member)
+          yield* guardAdmins(active.team, member, "leave")
           yield* repo.removeMember(active.team.id, memberId)
           yield* feed.publish({ kind: "member", teamId: active.team.id, userId: memberId, joined: false })
           yield* audit.record({
@@ -292,7 +278,7 @@ export class Teams extends Effect.Service<Teams>()("@mur/core/Teams", {
       Effect.gen(function* () {
         yield* repo.lock(active.team.id)
         const member = yield* findMember(active.team.id, user.id)
-        yield* guardAdmins(active.team.id, member)
+        yield* guardAdmins(active.team, member, "leave")
         yield* repo.removeMember(active.team.id, user.id)
         yield* feed.publish({ kind: "member", teamId: active.team.id, userId: user.id, joined: false })
         yield* audit.record({
@@ -305,7 +291,7 @@ export class Teams extends Effect.Service<Teams>()("@mur/core/Teams", {
         })
       }).pipe(feed.transaction)
 
-    return { resolveActive, requireAdmin, create, get, rename, invite, join, setRole, removeMember, leave } as const
+    return { resolveActive, create, get, rename, invite, join, setRole, removeMember, leave } as const
   }),
   dependencies: [TeamRepo.Default, AuditLog.Default]
 }) {}

@@ -4,13 +4,11 @@
  * section does not show it exists. Each handler calls one `Admin` function.
  */
 import { HttpApiBuilder, type HttpServerRequest } from "@effect/platform"
-import { Admin, type AdminActor, Auth, EngineConfig } from "@mur/core"
-import { AdminAuthentication, CurrentUser, MurApi, NotFound } from "@mur/domain"
+import { Admin, type AdminActor, Auth, EngineConfig, Policy } from "@mur/core"
+import { AdminAuthentication, CurrentUser, MurApi } from "@mur/domain"
 import { Effect, Layer, Redacted } from "effect"
 import { dieOnSql } from "./HandlerSupport.js"
 import { toCurrentUser } from "./Http.js"
-
-const hidden = () => new NotFound({ code: "not_found", message: "Not found" })
 
 export const AdminAuthenticationLive = Layer.effect(
   AdminAuthentication,
@@ -20,8 +18,8 @@ export const AdminAuthenticationLive = Layer.effect(
       bearer: (token) =>
         auth.authenticate(Redacted.value(token)).pipe(
           Effect.catchTag("SqlError", Effect.die),
-          Effect.catchTag("Unauthorized", () => Effect.fail(hidden())),
-          Effect.filterOrFail((p) => p.serverAdmin, hidden),
+          Effect.catchTag("Unauthorized", () => Effect.fail(Policy.hiddenAdmin())),
+          Effect.tap(Policy.requireServerAdmin),
           Effect.map(toCurrentUser)
         )
     }
