@@ -1,5 +1,5 @@
 /**
- * Owns `sync_events`: each team's event log, one row per pattern change, numbered by `seq`.
+ * Owns `sync_events`: each team's event log (one row per pattern change, numbered by `seq`).
  * The real-time read names each event's actor from `users` (owned by `UserRepo`).
  */
 import { SqlClient } from "@effect/sql"

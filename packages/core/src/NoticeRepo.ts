@@ -1,7 +1,7 @@
 /**
- * Owns the change feed's storage: SQLite's `notices` table, where a command-line process
- * (`mur-server admin`) leaves notices for the server process on the same file, and
- * PostgreSQL's `NOTIFY` channel. Only `ChangeFeed` uses it; `notices` exists on SQLite only.
+ * Owns `notices` (SQLite only: where a command-line process, `mur-server admin`, leaves
+ * change-feed notices for the server process on the same file) and PostgreSQL's NOTIFY
+ * channel: the change feed's storage. Only `ChangeFeed` uses it.
  */
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
