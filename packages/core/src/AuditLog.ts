@@ -2,12 +2,12 @@
  * The append-only audit log. `record` is called inside the transaction of the act it
  * describes, so an act never commits without its entry.
  */
-import { SqlClient } from "@effect/sql"
 import type { AuditEntry, ListAuditParams } from "@mur/domain"
 import { Effect, Option } from "effect"
+import { AuditRepo, type AuditRow } from "./AuditRepo.js"
 import * as Policy from "./Policy.js"
 import { RequestInfo } from "./RequestInfo.js"
-import { batches, json, newId, now } from "./rows.js"
+import { json, newId, now } from "./rows.js"
 import type { ActiveTeam } from "./Teams.js"
 
 export type AuditAction =
@@ -53,8 +53,8 @@ export interface AuditEntryInput {
 
 export class AuditLog extends Effect.Service<AuditLog>()("@mur/core/AuditLog", {
   effect: Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const toRow = (entry: AuditEntryInput, req: RequestInfo["Type"] | null, at: string) => ({
+    const repo = yield* AuditRepo
+    const toRow = (entry: AuditEntryInput, req: RequestInfo["Type"] | null, at: string): AuditRow => ({
       id: newId(),
       team_id: entry.teamId ?? null,
       actor_id: entry.actorId,
@@ -69,20 +69,16 @@ export class AuditLog extends Effect.Service<AuditLog>()("@mur/core/AuditLog", {
     })
 
     const record = (entry: AuditEntryInput) =>
-      Effect.flatMap(Effect.serviceOption(RequestInfo), (info) => {
-        return sql`INSERT INTO audit_log ${sql.insert(toRow(entry, Option.getOrNull(info), now()))}`
-      }).pipe(Effect.asVoid)
+      Effect.flatMap(Effect.serviceOption(RequestInfo), (info) =>
+        repo.insert(toRow(entry, Option.getOrNull(info), now()))
+      )
 
     /** Several entries of one request (a sync push), in as few statements as possible. */
     const recordMany = (entries: ReadonlyArray<AuditEntryInput>) =>
       Effect.flatMap(Effect.serviceOption(RequestInfo), (info) => {
         const req = Option.getOrNull(info)
         const at = now()
-        return Effect.forEach(
-          batches(entries, 11),
-          (chunk) => sql`INSERT INTO audit_log ${sql.insert(chunk.map((e) => toRow(e, req, at)))}`,
-          { discard: true }
-        )
+        return repo.insertMany(entries.map((e) => toRow(e, req, at)))
       })
 
     /** The active team's entries (for its admins), newest first, filtered and paginated. */
@@ -92,28 +88,29 @@ export class AuditLog extends Effect.Service<AuditLog>()("@mur/core/AuditLog", {
         const teamId = active.team.id
         const page = params.page ?? 1
         const limit = params.limit ?? 20
-        const where = [sql`team_id = ${teamId}`]
-        if (params.action !== undefined) where.push(sql`action = ${params.action}`)
-        if (params.actor_id !== undefined) where.push(sql`actor_id = ${params.actor_id.toLowerCase()}`)
-        if (params.from !== undefined) where.push(sql`created_at >= ${`${params.from}T00:00:00.000Z`}`)
-        if (params.to !== undefined) {
-          const next = new Date(Date.parse(`${params.to}T00:00:00.000Z`) + 86_400_000).toISOString()
-          where.push(sql`created_at < ${next}`)
-        }
-        const clause = sql.and(where)
-        const [count] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM audit_log WHERE ${clause}`
-        const rows = yield* sql<Omit<AuditEntry, "metadata"> & { metadata: string }>`
-          SELECT id, actor_id, action, target_type, target_id, ip, user_agent, request_id, metadata, created_at
-          FROM audit_log WHERE ${clause}
-          ORDER BY created_at DESC, id DESC LIMIT ${limit} OFFSET ${(page - 1) * limit}`
+        const { total, rows } = yield* repo.list(
+          {
+            teamId,
+            action: params.action,
+            actorId: params.actor_id?.toLowerCase(),
+            from: params.from === undefined ? undefined : `${params.from}T00:00:00.000Z`,
+            before:
+              params.to === undefined
+                ? undefined
+                : new Date(Date.parse(`${params.to}T00:00:00.000Z`) + 86_400_000).toISOString()
+          },
+          limit,
+          (page - 1) * limit
+        )
         return {
-          entries: rows.map((r): AuditEntry => ({ ...r, metadata: json(r.metadata) })),
-          total: Number(count?.n ?? 0),
+          entries: rows.map((r) => ({ ...r, metadata: json(r.metadata) }) as AuditEntry),
+          total,
           page,
           limit
         }
       })
 
     return { record, recordMany, list } as const
-  })
+  }),
+  dependencies: [AuditRepo.Default]
 }) {}

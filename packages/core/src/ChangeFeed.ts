@@ -5,12 +5,14 @@
  * transaction commits (and dropped if it rolls back), then sent: through PostgreSQL
  * `NOTIFY` so that every process on the database hears it, or through an in-process
  * PubSub on SQLite (one process). Listeners re-read the committed log from the database,
- * so a notice only says "look again", never carries the data.
+ * so a notice only says "look again", never carries the data. What it stores (SQLite's
+ * `notices` table, PostgreSQL's channel) is `NoticeRepo`'s.
  */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
 import { Context, Duration, Effect, FiberRef, Layer, Option, PubSub, Stream } from "effect"
+import { NoticeRepo } from "./NoticeRepo.js"
 
 export type Notice =
   /** New events in a team's log, up to `seq`. */
@@ -138,35 +140,31 @@ const SHARED_KEEP_MS = 10 * 60 * 1000
 export const layerLocal: Layer.Layer<ChangeFeed, never, SqlClient.SqlClient> = Layer.scoped(
   ChangeFeed,
   Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
+    const repo = yield* NoticeRepo
     const hub = yield* PubSub.unbounded<Notice>()
     let cursor: number | null = null
     let polls = 0
     const poll = Effect.gen(function* () {
       if (cursor === null) {
         // Not before migrations made the table: the driver caches a statement that failed.
-        const [made] = yield* sql<{ n: number }>`
-          SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'notices'`
-        if (Number(made?.n ?? 0) === 0) return
-        const [row] = yield* sql<{ id: number | null }>`SELECT max(id) AS id FROM notices`
-        cursor = Number(row?.id ?? 0)
+        if (!(yield* repo.tableExists)) return
+        cursor = yield* repo.lastId
         return
       }
-      const rows = yield* sql<{ id: number; notice: string }>`
-        SELECT id, notice FROM notices WHERE id > ${cursor} ORDER BY id`
+      const rows = yield* repo.after(cursor)
       for (const row of rows) {
         cursor = Number(row.id)
         const notice = decode(row.notice)
         if (notice !== null) yield* PubSub.publish(hub, notice)
       }
       if (++polls % 60 === 0) {
-        yield* sql`DELETE FROM notices WHERE created_at < ${new Date(Date.now() - SHARED_KEEP_MS).toISOString()}`
+        yield* repo.deleteBefore(new Date(Date.now() - SHARED_KEEP_MS).toISOString())
       }
     })
     yield* poll.pipe(Effect.ignore, Effect.zipRight(Effect.sleep(SHARED_POLL)), Effect.forever, Effect.forkScoped)
     return yield* make((notices) => PubSub.publishAll(hub, notices).pipe(Effect.asVoid), Stream.fromPubSub(hub))
   })
-)
+).pipe(Layer.provide(NoticeRepo.Default))
 
 /**
  * The feed of a command-line process on a SQLite file (`mur-server admin`): its notices go to
@@ -175,29 +173,26 @@ export const layerLocal: Layer.Layer<ChangeFeed, never, SqlClient.SqlClient> = L
 export const layerSqliteTool: Layer.Layer<ChangeFeed, never, SqlClient.SqlClient> = Layer.effect(
   ChangeFeed,
   Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
+    const repo = yield* NoticeRepo
     return yield* make(
       (notices) =>
-        Effect.forEach(
-          notices,
-          (n) => sql`INSERT INTO notices (notice, created_at) VALUES (${encode(n)}, ${new Date().toISOString()})`,
-          { discard: true }
-        ).pipe(Effect.catchAll((e) => Effect.logWarning("cannot leave a notice for the server", e))),
+        Effect.forEach(notices, (n) => repo.insert(encode(n), new Date().toISOString()), { discard: true }).pipe(
+          Effect.catchAll((e) => Effect.logWarning("cannot leave a notice for the server", e))
+        ),
       Stream.empty
     )
   })
-)
+).pipe(Layer.provide(NoticeRepo.Default))
 
 /** PostgreSQL feed: `NOTIFY` after commit, `LISTEN` in every process. */
 export const layerPg: Layer.Layer<ChangeFeed, never, SqlClient.SqlClient | PgClient.PgClient> = Layer.scoped(
   ChangeFeed,
   Effect.gen(function* () {
     const pg = yield* PgClient.PgClient
-    const sql = yield* SqlClient.SqlClient
+    const repo = yield* NoticeRepo
     return yield* make(
-      // pg_notify rather than PgClient.notify: NOTIFY takes no bind parameters.
       (notices) =>
-        Effect.forEach(notices, (n) => sql`SELECT pg_notify(${CHANNEL}, ${encode(n)})`, { discard: true }).pipe(
+        Effect.forEach(notices, (n) => repo.notify(CHANNEL, encode(n)), { discard: true }).pipe(
           // The change is committed: a lost notice delays delivery until the next one, and the
           // hub's periodic check catches up, so a failed NOTIFY is logged, not raised.
           Effect.catchAll((e) => Effect.logWarning("NOTIFY failed", e))
@@ -208,4 +203,4 @@ export const layerPg: Layer.Layer<ChangeFeed, never, SqlClient.SqlClient | PgCli
       )
     )
   })
-)
+).pipe(Layer.provide(NoticeRepo.Default))

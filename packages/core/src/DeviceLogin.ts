@@ -11,6 +11,7 @@ import { InvalidRequest, type LoginResponse, NotFound, type User } from "@mur/do
 import { Effect, Option } from "effect"
 import { AuditLog } from "./AuditLog.js"
 import { Auth } from "./Auth.js"
+import { DeviceCodeRepo } from "./DeviceCodeRepo.js"
 import { addSeconds, newId, now, sha256 } from "./rows.js"
 import { toUser, UserRepo } from "./UserRepo.js"
 
@@ -31,18 +32,10 @@ export const normalizeUserCode = (input: string) => input.toUpperCase().replace(
 const flowError = (code: "authorization_pending" | "slow_down" | "expired_token" | "access_denied", message: string) =>
   new InvalidRequest({ code, message })
 
-interface DeviceRow {
-  readonly id: string
-  readonly status: "pending" | "approved" | "denied"
-  readonly user_id: string | null
-  readonly expires_at: string
-  readonly last_polled_at: string | null
-  readonly consumed_at: string | null
-}
-
 export class DeviceLogin extends Effect.Service<DeviceLogin>()("@mur/core/DeviceLogin", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const codes = yield* DeviceCodeRepo
     const auth = yield* Auth
     const users = yield* UserRepo
     const audit = yield* AuditLog
@@ -52,7 +45,7 @@ export class DeviceLogin extends Effect.Service<DeviceLogin>()("@mur/core/Device
         const deviceCode = randomBytes(32).toString("base64url")
         const userCode = newUserCode()
         const at = now()
-        yield* sql`INSERT INTO device_codes ${sql.insert({
+        yield* codes.insert({
           id: newId(),
           device_code_hash: sha256(deviceCode),
           user_code: sha256(normalizeUserCode(userCode)),
@@ -60,7 +53,7 @@ export class DeviceLogin extends Effect.Service<DeviceLogin>()("@mur/core/Device
           status: "pending",
           created_at: at,
           expires_at: addSeconds(at, DEVICE_CODE_TTL_SECONDS)
-        })}`
+        })
         const uri = `${baseUrl.replace(/\/$/, "")}/device`
         return {
           device_code: deviceCode,
@@ -76,11 +69,10 @@ export class DeviceLogin extends Effect.Service<DeviceLogin>()("@mur/core/Device
     const poll = (deviceCode: string): Effect.Effect<LoginResponse, InvalidRequest | SqlError> =>
       Effect.gen(function* () {
         const outcome = yield* Effect.gen(function* () {
-          const rows = yield* sql<DeviceRow>`
-            SELECT id, status, user_id, expires_at, last_polled_at, consumed_at FROM device_codes
-            WHERE device_code_hash = ${sha256(deviceCode)}`
-          const d = rows[0]
-          if (d === undefined) return { _tag: "expired_token", message: "Unknown device code; start again" } as const
+          const found = yield* codes.findByDeviceCode(sha256(deviceCode))
+          if (Option.isNone(found))
+            return { _tag: "expired_token", message: "Unknown device code; start again" } as const
+          const d = found.value
           const at = Date.now()
           if (d.consumed_at !== null)
             return { _tag: "expired_token", message: "This device code was already used" } as const
@@ -90,17 +82,14 @@ export class DeviceLogin extends Effect.Service<DeviceLogin>()("@mur/core/Device
           if (d.status === "denied") return { _tag: "access_denied", message: "The login was denied" } as const
           const tooSoon =
             d.last_polled_at !== null && at - Date.parse(d.last_polled_at) < DEVICE_POLL_INTERVAL_SECONDS * 1000 - 250
-          yield* sql`UPDATE device_codes SET last_polled_at = ${new Date(at).toISOString()} WHERE id = ${d.id}`
+          yield* codes.markPolled(d.id, new Date(at).toISOString())
           if (d.status === "pending") {
             return tooSoon
               ? ({ _tag: "slow_down", message: `Poll at most every ${DEVICE_POLL_INTERVAL_SECONDS} seconds` } as const)
               : ({ _tag: "authorization_pending", message: "Waiting for the code to be approved" } as const)
           }
-          const claimed = yield* sql<{ id: string }>`
-            UPDATE device_codes SET consumed_at = ${new Date(at).toISOString()}
-            WHERE id = ${d.id} AND consumed_at IS NULL RETURNING id`
-          if (claimed.length === 0)
-            return { _tag: "expired_token", message: "This device code was already used" } as const
+          const claimed = yield* codes.consume(d.id, new Date(at).toISOString())
+          if (!claimed) return { _tag: "expired_token", message: "This device code was already used" } as const
           return { _tag: "approved", userId: d.user_id! } as const
         }).pipe(sql.withTransaction)
         if (outcome._tag !== "approved") return yield* flowError(outcome._tag, outcome.message)
@@ -115,23 +104,25 @@ export class DeviceLogin extends Effect.Service<DeviceLogin>()("@mur/core/Device
     const decide = (user: User, userCode: string, approve: boolean): Effect.Effect<void, NotFound | SqlError> =>
       Effect.gen(function* () {
         const at = now()
-        const rows = yield* sql<{ id: string; client_name: string | null }>`
-          UPDATE device_codes SET status = ${approve ? "approved" : "denied"}, user_id = ${user.id}, decided_at = ${at}
-          WHERE user_code = ${sha256(normalizeUserCode(userCode))} AND status = 'pending' AND expires_at > ${at}
-          RETURNING id, client_name`
-        if (rows.length === 0) {
+        const decided = yield* codes.decide(
+          sha256(normalizeUserCode(userCode)),
+          approve ? "approved" : "denied",
+          user.id,
+          at
+        )
+        if (Option.isNone(decided)) {
           return yield* new NotFound({ code: "not_found", message: "Unknown, used or expired code" })
         }
         yield* audit.record({
           action: "device.approve",
           actorId: user.id,
           targetType: "device_code",
-          targetId: rows[0]!.id,
-          metadata: { approved: approve, client_name: rows[0]!.client_name }
+          targetId: decided.value.id,
+          metadata: { approved: approve, client_name: decided.value.client_name }
         })
       }).pipe(sql.withTransaction)
 
     return { start, poll, decide } as const
   }),
-  dependencies: [Auth.Default, AuditLog.Default, UserRepo.Default]
+  dependencies: [Auth.Default, AuditLog.Default, UserRepo.Default, DeviceCodeRepo.Default]
 }) {}

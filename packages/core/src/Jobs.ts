@@ -15,13 +15,16 @@
  * where a transaction would hold the one connection (and the write lock) for the whole
  * backup, there is none.
  */
-import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Data, Duration, Effect, Option } from "effect"
 import { type BackupError, BackupSchedule, scheduledBackup } from "./Backup.js"
+import { DeviceCodeRepo } from "./DeviceCodeRepo.js"
+import { JobRepo } from "./JobRepo.js"
 import { now } from "./rows.js"
+import { SessionRepo } from "./SessionRepo.js"
 import { Stats } from "./Stats.js"
 import { Database } from "./Storage.js"
+import { TeamRepo } from "./TeamRepo.js"
 
 export type JobName = "purge-stats" | "purge-refresh-tokens" | "purge-invites" | "purge-device-codes" | "backup"
 
@@ -74,20 +77,16 @@ const EXPIRED_GRACE_MS = 24 * 3600 * 1000
 
 export class Jobs extends Effect.Service<Jobs>()("@mur/core/Jobs", {
   effect: Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
     const stats = yield* Stats
+    const jobs = yield* JobRepo
+    const sessions = yield* SessionRepo
+    const teams = yield* TeamRepo
+    const deviceCodes = yield* DeviceCodeRepo
 
-    const affected = (statement: { readonly raw: Effect.Effect<unknown, SqlError> }) =>
-      Effect.map(statement.raw, (r: any) => Number(r?.rowCount ?? r?.changes ?? 0))
     /** Deletes the rows of a table whose `expires_at` passed more than the grace ago. */
-    const purgeExpired = (table: "refresh_tokens" | "invites" | "device_codes") =>
+    const purgeExpired = (deleteExpired: (before: string) => Effect.Effect<number, SqlError>) =>
       Effect.suspend(() =>
-        Effect.map(
-          affected(
-            sql`DELETE FROM ${sql(table)} WHERE expires_at < ${new Date(Date.now() - EXPIRED_GRACE_MS).toISOString()}`
-          ),
-          (deleted) => ({ deleted })
-        )
+        Effect.map(deleteExpired(new Date(Date.now() - EXPIRED_GRACE_MS).toISOString()), (deleted) => ({ deleted }))
       )
 
     const backupSchedule = yield* Effect.serviceOption(BackupSchedule)
@@ -104,19 +103,19 @@ export class Jobs extends Effect.Service<Jobs>()("@mur/core/Jobs", {
         name: "purge-refresh-tokens",
         description: "Delete refresh tokens expired for more than a day",
         every: Duration.hours(1),
-        work: purgeExpired("refresh_tokens")
+        work: purgeExpired(sessions.deleteExpiredTokens)
       },
       {
         name: "purge-invites",
         description: "Delete invites expired for more than a day (used or not)",
         every: Duration.hours(1),
-        work: purgeExpired("invites")
+        work: purgeExpired(teams.deleteExpiredInvites)
       },
       {
         name: "purge-device-codes",
         description: "Delete device-login codes expired for more than a day",
         every: Duration.hours(1),
-        work: purgeExpired("device_codes")
+        work: purgeExpired(deviceCodes.deleteExpired)
       }
     ]
     if (Option.isSome(backupSchedule) && Option.isSome(database)) {
@@ -141,16 +140,6 @@ export class Jobs extends Effect.Service<Jobs>()("@mur/core/Jobs", {
     const isDue = (job: JobDefinition, lastStarted: string | null) =>
       lastStarted === null || Date.parse(lastStarted) <= Date.now() - Duration.toMillis(job.every)
 
-    const tryLock = (job: JobDefinition) =>
-      sql.onDialectOrElse({
-        pg: () =>
-          Effect.map(
-            sql<{ ok: boolean }>`SELECT pg_try_advisory_xact_lock(hashtext(${jobLockKey(job.name)})) AS ok`,
-            (rows) => rows[0]?.ok === true
-          ),
-        orElse: () => Effect.succeed(true)
-      })
-
     const describe = (e: unknown): string => {
       const cause = (e as { cause?: { message?: unknown } })?.cause?.message
       const message = (e as { message?: unknown })?.message
@@ -164,36 +153,25 @@ export class Jobs extends Effect.Service<Jobs>()("@mur/core/Jobs", {
     const runJob = (job: JobDefinition, force: boolean): Effect.Effect<JobOutcome> => {
       const started_at = now()
       const attempt = Effect.gen(function* () {
-        if (!(yield* tryLock(job))) return { name: job.name, status: "skipped", reason: "locked" } as const
-        yield* sql`INSERT INTO jobs (name, runs) VALUES (${job.name}, 0) ON CONFLICT (name) DO NOTHING`
-        const [row] = yield* sql<{ last_started_at: string | null }>`
-          SELECT last_started_at FROM jobs WHERE name = ${job.name}`
-        if (!force && !isDue(job, row?.last_started_at ?? null)) {
+        if (!(yield* jobs.tryLock(jobLockKey(job.name)))) {
+          return { name: job.name, status: "skipped", reason: "locked" } as const
+        }
+        yield* jobs.ensure(job.name)
+        const lastStarted = yield* jobs.lastStarted(job.name)
+        if (!force && !isDue(job, lastStarted)) {
           return { name: job.name, status: "skipped", reason: "not_due" } as const
         }
         const result = yield* job.work
         const finished_at = now()
-        yield* sql`
-          UPDATE jobs SET last_started_at = ${started_at}, last_finished_at = ${finished_at}, last_status = 'ok',
-            last_error = NULL, last_result = ${JSON.stringify(result)}, runs = runs + 1
-          WHERE name = ${job.name}`
+        yield* jobs.recordOk(job.name, started_at, finished_at, JSON.stringify(result))
         return { name: job.name, status: "ok", started_at, finished_at, result } as const
       })
-      const once = sql.onDialectOrElse({
-        pg: () => sql.withTransaction(attempt),
-        orElse: () => (job.ownConnection === true ? attempt : sql.withTransaction(attempt))
-      })
-      return once.pipe(
+      return jobs.transaction(attempt, job.ownConnection === true).pipe(
         Effect.catchAll((e) => {
           const error = describe(e)
           const failed = { name: job.name, status: "failed", error } as const
           // The work rolled back; the failure is recorded on its own.
-          return sql`
-            INSERT INTO jobs (name, last_started_at, last_finished_at, last_status, last_error, runs)
-            VALUES (${job.name}, ${started_at}, ${now()}, 'failed', ${error}, 1)
-            ON CONFLICT (name) DO UPDATE SET last_started_at = excluded.last_started_at,
-              last_finished_at = excluded.last_finished_at, last_status = 'failed', last_error = excluded.last_error,
-              last_result = NULL, runs = jobs.runs + 1`.pipe(
+          return jobs.recordFailure(job.name, started_at, now(), error).pipe(
             Effect.catchAll((e2) => Effect.logWarning(`cannot record the failure of job ${job.name}`, e2)),
             Effect.as(failed)
           )
@@ -211,15 +189,7 @@ export class Jobs extends Effect.Service<Jobs>()("@mur/core/Jobs", {
 
     /** Every job with what the `jobs` table says of its last run. */
     const list: Effect.Effect<ReadonlyArray<JobState>, SqlError> = Effect.gen(function* () {
-      const rows = yield* sql<{
-        name: string
-        last_started_at: string | null
-        last_finished_at: string | null
-        last_status: string | null
-        last_error: string | null
-        last_result: string | null
-        runs: number
-      }>`SELECT name, last_started_at, last_finished_at, last_status, last_error, last_result, runs FROM jobs`
+      const rows = yield* jobs.list
       const byRow = new Map(rows.map((r) => [r.name, r]))
       return definitions.map((d): JobState => {
         const r = byRow.get(d.name)
@@ -257,9 +227,8 @@ export class Jobs extends Effect.Service<Jobs>()("@mur/core/Jobs", {
     const schedule = (tick: Duration.DurationInput = Duration.minutes(1)): Effect.Effect<never> =>
       Effect.gen(function* () {
         for (const job of definitions) {
-          const due = yield* sql<{ last_started_at: string | null }>`
-            SELECT last_started_at FROM jobs WHERE name = ${job.name}`.pipe(
-            Effect.map((rows) => isDue(job, rows[0]?.last_started_at ?? null)),
+          const due = yield* jobs.lastStarted(job.name).pipe(
+            Effect.map((lastStarted) => isDue(job, lastStarted)),
             Effect.catchAll(() => Effect.succeed(true))
           )
           if (due) yield* Effect.flatMap(runJob(job, false), log)
@@ -272,5 +241,5 @@ export class Jobs extends Effect.Service<Jobs>()("@mur/core/Jobs", {
 
     return { definitions, run, runIfDue, list, schedule } as const
   }),
-  dependencies: [Stats.Default]
+  dependencies: [Stats.Default, JobRepo.Default, SessionRepo.Default, TeamRepo.Default, DeviceCodeRepo.Default]
 }) {}

@@ -1,6 +1,8 @@
 /**
  * One-time set-password links a server admin hands to a user (a new account made without a
  * password, or a reset). Only the SHA-256 of the token is stored.
+ *
+ * Owns `password_links`.
  */
 import { SqlClient } from "@effect/sql"
 import { Effect, Option } from "effect"

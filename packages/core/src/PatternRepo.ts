@@ -1,6 +1,8 @@
 /**
  * Patterns and their versions. The only module that knows how each store searches:
  * PostgreSQL's `tsvector` (GIN) and SQLite's FTS5 table, both ranked by relevance.
+ *
+ * Owns `patterns`, `pattern_versions` and SQLite's `patterns_fts` (kept in step by triggers).
  */
 import { SqlClient } from "@effect/sql"
 import type { ListPatternsParams, Pattern, PatternVersion } from "@mur/domain"

@@ -1,7 +1,8 @@
 /** Who is online per team, across every server process (see migration 0003). */
-import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
 import { ChangeFeed } from "./ChangeFeed.js"
+import { PresenceRepo } from "./PresenceRepo.js"
 import { now } from "./rows.js"
 
 export interface OnlineEntry {
@@ -16,7 +17,7 @@ const STALE_MS = 60_000
 
 export class Presence extends Effect.Service<Presence>()("@mur/core/Presence", {
   effect: Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
+    const repo = yield* PresenceRepo
     const feed = yield* ChangeFeed
 
     const join = (row: {
@@ -29,13 +30,13 @@ export class Presence extends Effect.Service<Presence>()("@mur/core/Presence", {
     }) =>
       Effect.gen(function* () {
         const at = now()
-        yield* sql`INSERT INTO presence ${sql.insert({ ...row, since: at, seen_at: at })}`
+        yield* repo.insert({ ...row, since: at, seen_at: at })
         yield* feed.publish({ kind: "presence", teamId: row.team_id })
       })
 
     const leave = (connId: string, teamId: string) =>
       Effect.gen(function* () {
-        yield* sql`DELETE FROM presence WHERE conn_id = ${connId}`
+        yield* repo.remove(connId)
         yield* feed.publish({ kind: "presence", teamId })
       })
 
@@ -43,20 +44,18 @@ export class Presence extends Effect.Service<Presence>()("@mur/core/Presence", {
     const heartbeat = (processId: string) =>
       Effect.gen(function* () {
         const at = now()
-        yield* sql`UPDATE presence SET seen_at = ${at} WHERE process_id = ${processId}`
+        yield* repo.touchProcess(processId, at)
         const stale = new Date(Date.now() - 2 * STALE_MS).toISOString()
-        yield* sql`DELETE FROM presence WHERE seen_at < ${stale}`
+        yield* repo.removeSeenBefore(stale)
       })
 
-    const online = (teamId: string) =>
-      sql<OnlineEntry>`
-        SELECT user_id, name, device_id, since FROM presence
-        WHERE team_id = ${teamId} AND seen_at > ${new Date(Date.now() - STALE_MS).toISOString()}
-        ORDER BY since, conn_id`
+    const online = (teamId: string): Effect.Effect<ReadonlyArray<OnlineEntry>, SqlError> =>
+      Effect.suspend(() => repo.ofTeam(teamId, new Date(Date.now() - STALE_MS).toISOString()))
 
     /** Drops the rows of one process (its clean shutdown). */
-    const clear = (processId: string) => sql`DELETE FROM presence WHERE process_id = ${processId}`.pipe(Effect.asVoid)
+    const clear = (processId: string) => repo.removeProcess(processId)
 
     return { join, leave, heartbeat, online, clear } as const
-  })
+  }),
+  dependencies: [PresenceRepo.Default]
 }) {}

@@ -1,6 +1,6 @@
 /**
- * Rate-limit counters: one-minute windows per key, owned by the storage layer because where
- * they live depends on the store.
+ * Owns `rate_limits` (PostgreSQL only). Rate-limit counters: one-minute windows per key,
+ * owned by the storage layer because where they live depends on the store.
  *
  * - **PostgreSQL** (several processes on one database): the `rate_limits` table, so the
  *   limit holds for the deployment, not per process. One statement per check counts every

@@ -2,9 +2,13 @@
  * Logins and their refresh tokens. A login (`auth_sessions` row) is the family of every
  * refresh token rotated from its first one; revoking it ends all of them and every
  * access token that names it.
+ *
+ * Owns `auth_sessions` and `refresh_tokens`; the access-token lookup reads the login's user
+ * beside it (`users`, owned by `UserRepo`) in the same statement.
  */
 import { SqlClient } from "@effect/sql"
 import { Effect, Option } from "effect"
+import { affected } from "./rows.js"
 import type { UserRow } from "./UserRepo.js"
 
 export interface RefreshTokenRow {
@@ -64,6 +68,10 @@ export class SessionRepo extends Effect.Service<SessionRepo>()("@mur/core/Sessio
         UPDATE auth_sessions SET revoked_at = ${at}, revoked_reason = ${reason}
         WHERE user_id = ${userId} AND revoked_at IS NULL RETURNING id`.pipe(Effect.map((rows) => rows.map((r) => r.id)))
 
+    /** Deletes refresh tokens that expired before `before`; how many. */
+    const deleteExpiredTokens = (before: string) =>
+      affected(sql`DELETE FROM refresh_tokens WHERE expires_at < ${before}`)
+
     return {
       createSession,
       insertToken,
@@ -71,7 +79,8 @@ export class SessionRepo extends Effect.Service<SessionRepo>()("@mur/core/Sessio
       markRotated,
       revokeSession,
       findLiveUser,
-      revokeAllOfUser
+      revokeAllOfUser,
+      deleteExpiredTokens
     } as const
   })
 }) {}

@@ -2,10 +2,15 @@
  * The stats tables: raw usage records (`stats`) and their daily rollups (`stats_daily`, one
  * row per team, user, UTC day and tool). Rollups are updated in the same transaction as the
  * raw rows they count, and are what every total is read from.
+ *
+ * Owns `stats` and `stats_daily`. Reports name users from `users` (owned by `UserRepo`),
+ * count authored patterns in `patterns` (`PatternRepo`) and read retention from `teams`
+ * (`TeamRepo`).
  */
 import { SqlClient } from "@effect/sql"
 import type { Plan } from "@mur/domain"
 import { Effect } from "effect"
+import { affected } from "./rows.js"
 
 /** A raw record as stored: cost in whole micro-dollars, metadata as JSON text. */
 export interface StatRow {
@@ -71,10 +76,6 @@ const toSums = <R extends Sums>(r: R): R => ({
 export class StatsRepo extends Effect.Service<StatsRepo>()("@mur/core/StatsRepo", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-
-    /** Rows changed by a statement, in either store. */
-    const affected = (statement: { readonly raw: Effect.Effect<unknown, any> }) =>
-      Effect.map(statement.raw, (r: any) => Number(r?.rowCount ?? r?.changes ?? 0))
 
     /** Inserts raw records, skipping ids already stored; returns the ids it inserted. */
     const insertNew = (rows: ReadonlyArray<StatRow>) =>

@@ -134,6 +134,11 @@ export const layer = (
   )
 }
 
+/** A round trip to the database (health checks). */
+export const ping: Effect.Effect<void, SqlError, SqlClient.SqlClient> = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  Effect.asVoid(sql`SELECT 1`)
+)
+
 const migrator = Migrator.make({})
 
 /** Applies every pending migration; returns those it applied. */

@@ -21,10 +21,12 @@ import {
 } from "@mur/domain"
 import { Effect, Either, ParseResult, Schema } from "effect"
 import { ChangeFeed } from "./ChangeFeed.js"
+import { DeviceRepo } from "./DeviceRepo.js"
 import { PatternRepo, toPattern } from "./PatternRepo.js"
 import { type Actor, type Change, type Draft, Patterns, type PlanError } from "./Patterns.js"
-import { batches, isUniqueViolation, json, now } from "./rows.js"
+import { isUniqueViolation, json, now } from "./rows.js"
 import { SyncLog } from "./SyncLog.js"
+import { TeamRepo } from "./TeamRepo.js"
 import type { ActiveTeam } from "./Teams.js"
 
 const decodeEvent = Schema.decodeUnknownEither(PushEvent)
@@ -57,55 +59,34 @@ export class Sync extends Effect.Service<Sync>()("@mur/core/Sync", {
     const repo = yield* PatternRepo
     const log = yield* SyncLog
     const feed = yield* ChangeFeed
+    const devices = yield* DeviceRepo
+    const teams = yield* TeamRepo
 
     /** Results already recorded for these actions of the device (what makes a repeat a `duplicate`). */
     const findActions = (teamId: string, deviceId: string, actionIds: ReadonlyArray<string>) =>
       actionIds.length === 0
         ? Effect.succeed(new Map<string, PushResult>())
         : Effect.map(
-            Effect.forEach(
-              batches(actionIds, 1),
-              (chunk) => sql<{ client_action_id: string; result: string }>`
-                SELECT client_action_id, result FROM sync_actions
-                WHERE team_id = ${teamId} AND device_id = ${deviceId} AND client_action_id IN ${sql.in(chunk)}`
-            ),
-            (pages) => new Map(pages.flat().map((r) => [r.client_action_id, json<PushResult>(r.result)]))
+            devices.findActions(teamId, deviceId, actionIds),
+            (rows) => new Map(rows.map((r) => [r.client_action_id, json<PushResult>(r.result)]))
           )
 
     const recordActions = (teamId: string, deviceId: string, userId: string, results: ReadonlyArray<PushResult>) => {
       const at = now()
-      return Effect.forEach(
-        batches(results, 6),
-        (chunk) =>
-          sql`INSERT INTO sync_actions ${sql.insert(
-            chunk.map((result) => ({
-              team_id: teamId,
-              device_id: deviceId,
-              client_action_id: result.client_action_id!,
-              user_id: userId,
-              result: JSON.stringify({ seq: result.seq, pattern_id: result.pattern_id, version: result.version }),
-              created_at: at
-            }))
-          )}`,
-        { discard: true }
+      return devices.insertActions(
+        results.map((result) => ({
+          team_id: teamId,
+          device_id: deviceId,
+          client_action_id: result.client_action_id!,
+          user_id: userId,
+          result: JSON.stringify({ seq: result.seq, pattern_id: result.pattern_id, version: result.version }),
+          created_at: at
+        }))
       )
     }
 
     const touchDevice = (teamId: string, deviceId: string, userId: string, pulledSeq: number | null) =>
-      sql
-        .onDialectOrElse({
-          pg: () => sql`
-          INSERT INTO devices (team_id, device_id, user_id, last_seen_at, last_pulled_seq)
-          VALUES (${teamId}, ${deviceId}, ${userId}, ${now()}, ${pulledSeq ?? 0})
-          ON CONFLICT (team_id, device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at, user_id = excluded.user_id,
-            last_pulled_seq = GREATEST(devices.last_pulled_seq, excluded.last_pulled_seq)`,
-          orElse: () => sql`
-          INSERT INTO devices (team_id, device_id, user_id, last_seen_at, last_pulled_seq)
-          VALUES (${teamId}, ${deviceId}, ${userId}, ${now()}, ${pulledSeq ?? 0})
-          ON CONFLICT (team_id, device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at, user_id = excluded.user_id,
-            last_pulled_seq = MAX(devices.last_pulled_seq, excluded.last_pulled_seq)`
-        })
-        .pipe(Effect.asVoid)
+      devices.touch(teamId, deviceId, userId, now(), pulledSeq ?? 0)
 
     /** An event of a push, checked against the protocol's shape (not yet against the team). */
     type Prepared =
@@ -278,10 +259,7 @@ export class Sync extends Effect.Service<Sync>()("@mur/core/Sync", {
       active: ActiveTeam
     ): Effect.Effect<{ patterns: ReadonlyArray<Pattern>; last_seq: number }, SqlError> =>
       Effect.gen(function* () {
-        yield* sql.onDialectOrElse({
-          pg: () => sql`SELECT id FROM teams WHERE id = ${active.team.id} FOR SHARE`,
-          orElse: () => Effect.void
-        })
+        yield* teams.lockShared(active.team.id)
         const last_seq = yield* log.lastSeq(active.team.id)
         const rows = yield* repo.allLive(active.team.id)
         return { patterns: rows.map(toPattern), last_seq }
@@ -291,17 +269,15 @@ export class Sync extends Effect.Service<Sync>()("@mur/core/Sync", {
       Effect.gen(function* () {
         const last_seq = yield* log.lastSeq(active.team.id)
         const pattern_count = yield* repo.countLive(active.team.id)
-        const devices = yield* sql<{ device_id: string; last_seen_at: string; last_pulled_seq: number }>`
-          SELECT device_id, last_seen_at, last_pulled_seq FROM devices
-          WHERE team_id = ${active.team.id} ORDER BY last_seen_at DESC`
+        const seen = yield* devices.ofTeam(active.team.id)
         return {
           last_seq,
           pattern_count,
-          devices: devices.map((d) => ({ ...d, last_pulled_seq: Number(d.last_pulled_seq) }))
+          devices: seen.map((d) => ({ ...d, last_pulled_seq: Number(d.last_pulled_seq) }))
         }
       })
 
     return { push, pull, snapshot, status } as const
   }),
-  dependencies: [Patterns.Default, PatternRepo.Default, SyncLog.Default]
+  dependencies: [Patterns.Default, PatternRepo.Default, SyncLog.Default, DeviceRepo.Default, TeamRepo.Default]
 }) {}

@@ -1,3 +1,8 @@
+/**
+ * Owns `teams` (with each team's event-log head, `last_seq`, and its locks), `memberships`
+ * and `invites`. Listings count a team's members and live patterns (`patterns`, owned by
+ * `PatternRepo`) and name members from `users` (owned by `UserRepo`).
+ */
 import { SqlClient } from "@effect/sql"
 import {
   effectiveLimits,
@@ -9,6 +14,7 @@ import {
   type TeamMembership
 } from "@mur/domain"
 import { Effect, Option } from "effect"
+import { affected } from "./rows.js"
 
 export interface TeamRow {
   readonly id: string
@@ -157,6 +163,23 @@ export class TeamRepo extends Effect.Service<TeamRepo>()("@mur/core/TeamRepo", {
         })
         .pipe(Effect.map((rows) => Number(rows[0]?.last_seq ?? 0)))
 
+    /**
+     * Takes the team row's share lock for the rest of the transaction (PostgreSQL: a
+     * snapshot then reads the log as of the last committed change; SQLite transactions are
+     * already serialised, so nothing is run).
+     */
+    const lockShared = (id: string) =>
+      sql.onDialectOrElse({
+        pg: () => sql`SELECT id FROM teams WHERE id = ${id} FOR SHARE`.pipe(Effect.asVoid),
+        orElse: () => Effect.void
+      })
+
+    /** The last `seq` of the team's log (0 for an unknown team). */
+    const lastSeq = (id: string) =>
+      sql<{ last_seq: number }>`SELECT last_seq FROM teams WHERE id = ${id}`.pipe(
+        Effect.map((rows) => Number(rows[0]?.last_seq ?? 0))
+      )
+
     /** Moves the team's last `seq` from `from` to `to`; the lock taken by `lockSeq` must be held. */
     const advanceSeq = (id: string, from: number, to: number) =>
       sql<{ last_seq: number }>`
@@ -224,6 +247,9 @@ export class TeamRepo extends Effect.Service<TeamRepo>()("@mur/core/TeamRepo", {
         UPDATE invites SET used_at = ${at}, used_by = ${userId}
         WHERE id = ${id} AND used_at IS NULL RETURNING id`.pipe(Effect.map((rows) => rows.length === 1))
 
+    /** Deletes invites (used or not) that expired before `before`; how many. */
+    const deleteExpiredInvites = (before: string) => affected(sql`DELETE FROM invites WHERE expires_at < ${before}`)
+
     return {
       listForUser,
       findById,
@@ -235,7 +261,9 @@ export class TeamRepo extends Effect.Service<TeamRepo>()("@mur/core/TeamRepo", {
       insert,
       rename,
       lock,
+      lockShared,
       lockSeq,
+      lastSeq,
       advanceSeq,
       members,
       membership,
@@ -246,7 +274,8 @@ export class TeamRepo extends Effect.Service<TeamRepo>()("@mur/core/TeamRepo", {
       removeMember,
       insertInvite,
       findInvite,
-      useInvite
+      useInvite,
+      deleteExpiredInvites
     } as const
   })
 }) {}

@@ -1,3 +1,4 @@
+/** Owns `users`. Counts of a user's teams read `memberships` (owned by `TeamRepo`). */
 import { SqlClient } from "@effect/sql"
 import type { User } from "@mur/domain"
 import { Effect, Option } from "effect"

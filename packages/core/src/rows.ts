@@ -1,5 +1,6 @@
 /** Row helpers shared by the repositories: the few value shapes that differ by store. */
 import { createHash, randomUUID } from "node:crypto"
+import { Effect } from "effect"
 
 /** Now, as the RFC 3339 string the contract and both stores use. */
 export const now = (): string => new Date().toISOString()
@@ -37,3 +38,7 @@ export const batches = <A>(rows: ReadonlyArray<A>, columns: number): ReadonlyArr
   for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size))
   return out
 }
+
+/** Rows changed by a statement, in either store. */
+export const affected = <E>(statement: { readonly raw: Effect.Effect<unknown, E> }): Effect.Effect<number, E> =>
+  Effect.map(statement.raw, (r: any) => Number(r?.rowCount ?? r?.changes ?? 0))

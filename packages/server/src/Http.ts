@@ -1,7 +1,7 @@
 /** The HTTP handlers: each one decodes nothing itself and calls one service function. */
 import { HttpApiBuilder } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
-import { Auth, Limiter, type Principal } from "@mur/core"
+import { Auth, Limiter, type Principal, Storage } from "@mur/core"
 import { Authentication, CurrentUser, MurApi, Unavailable } from "@mur/domain"
 import { Effect, Layer, Redacted } from "effect"
 
@@ -16,7 +16,8 @@ export const HealthLive = HttpApiBuilder.group(MurApi, "health", (handlers) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const readiness = yield* Readiness
-    const ping = sql`SELECT 1`.pipe(
+    const ping = Storage.ping.pipe(
+      Effect.provideService(SqlClient.SqlClient, sql),
       Effect.timeoutFail({ duration: "3 seconds", onTimeout: unavailable }),
       Effect.mapError(unavailable)
     )
