@@ -38,7 +38,9 @@ const lineOf = (text: string, index: number) => text.slice(0, index).split("\n")
 const migrationTables = (): ReadonlyArray<string> => {
   const names = new Set<string>()
   for (const file of sources().filter(isMigration)) {
-    for (const m of read(file).matchAll(/\bCREATE\s+(?:VIRTUAL\s+|UNLOGGED\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"?(\w+)"?/gi))
+    for (const m of read(file).matchAll(
+      /\bCREATE\s+(?:VIRTUAL\s+|UNLOGGED\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"?(\w+)"?/gi
+    ))
       names.add(m[1]!)
   }
   return [...names].sort()
