@@ -19,7 +19,7 @@ import { AuthenticationLive, AuthLive, HealthLive, MeLive, Readiness } from "./H
 import { DeviceLive, KeysLive } from "./KeysHttp.js"
 import { Metrics } from "./Metrics.js"
 import { RateLimiter } from "./RateLimiter.js"
-import { makeRealtime } from "./Realtime.js"
+import { makeRealtime } from "./realtime/Gateway.js"
 import { resolved, type ServerOptions } from "./ServerOptions.js"
 import { StatsLive } from "./StatsHttp.js"
 import { AuditLive, PatternsLive, SyncLive, TeamLive } from "./TeamHttp.js"
