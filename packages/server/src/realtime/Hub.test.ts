@@ -30,8 +30,11 @@ class FakeSocket implements SocketLike {
   readonly received: Array<any> = []
   readonly frames: Array<Buffer> = []
   closedWith: { code: number; reason: string } | undefined
+  /** When each `ws.send` came. */
+  readonly sentAt: Array<number> = []
   send(text: string) {
     this.received.push(JSON.parse(text))
+    this.sentAt.push(Date.now())
   }
   close(code: number, reason: string) {
     this.closedWith = { code, reason }
@@ -189,7 +192,7 @@ describe("Hub", () => {
 
   it("pauses a socket over its allowance, resumes it once drained, and closes one that stays over (4008)", async () => {
     const f = fakeDeps()
-    const hub = makeHub<FakeConn>(f.deps, options)
+    const hub = makeHub<FakeConn>(f.deps, { ...options, slowConsumerMs: 500 })
     const draining = fakeConn()
     const stuck = fakeConn()
     await subscribe(hub, draining)
@@ -250,9 +253,11 @@ describe("Hub", () => {
     for (let i = 0; i < 20; i++) hub.onNotice({ kind: "stats", teamId: TEAM })
     await until(() => watcher.ws.received.length === 1)
     hub.onNotice({ kind: "stats", teamId: TEAM })
-    await sleep(20)
-    expect(watcher.ws.received).toHaveLength(1) // within the interval: waits
+    hub.onNotice({ kind: "stats", teamId: TEAM })
     await until(() => watcher.ws.received.length === 2)
+    const [first, second] = watcher.ws.sentAt
+    expect(second! - first!).toBeGreaterThanOrEqual(45) // the second waited for the interval
+    await sleep(60)
     expect(watcher.ws.received.map((m) => (m.summary as TodayStats).runs)).toEqual([1, 2])
     expect(watcher.ws.received[0].type).toBe("stats_updated")
     expect(other.ws.received).toEqual([])
