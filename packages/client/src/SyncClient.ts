@@ -6,22 +6,25 @@
  * Two faces: `connectSync` (callbacks, for any Node program) and `syncEvents` (an Effect
  * `Stream`).
  */
-import { Effect, Stream } from "effect"
+import { type SyncChannel, SyncClientMessage, type SyncPatternEvent, SyncServerMessage } from "@mur/domain"
+import { Effect, Either, Schema, Stream } from "effect"
 import WebSocket from "ws"
 
-export type Channel = "patterns" | "stats" | "presence"
+export type Channel = SyncChannel
 
-/** A change of the team's patterns, as the server sends it. */
-export interface PatternEvent {
-  readonly type: "pattern_created" | "pattern_updated" | "pattern_deleted"
-  readonly seq: number
-  readonly pattern?: Record<string, unknown>
-  readonly pattern_id?: string
-  readonly user: { readonly id: string | null; readonly name: string }
-}
+/** A change of the team's patterns, as the server sends it (`@mur/domain`'s `SyncPatternEvent`). */
+export type PatternEvent = SyncPatternEvent
 
 /** Any message from the server (events, acks, presence, member changes, errors). */
-export type ServerMessage = { readonly type: string; readonly [key: string]: unknown }
+export type ServerMessage = SyncServerMessage
+
+/** Any message a client sends (writes, `stat_recorded`, `ping`; the client subscribes itself). */
+export type ClientMessage = SyncClientMessage
+
+const decodeServer = Schema.decodeUnknownEither(Schema.parseJson(SyncServerMessage))
+const encodeClient = Schema.encodeSync(Schema.parseJson(SyncClientMessage))
+const isPatternEvent = (m: ServerMessage): m is PatternEvent =>
+  m.type === "pattern_created" || m.type === "pattern_updated" || m.type === "pattern_deleted"
 
 export type SyncStatus = "connecting" | "open" | "closed"
 
@@ -54,15 +57,24 @@ export interface SyncCallbacks {
 export interface SyncConnection {
   /** The last seq delivered to `onEvent`: save it to resume later. */
   readonly cursor: () => number | undefined
-  /** Sends a message (e.g. `{type: "pattern_updated", …}`); false when not connected. */
-  readonly send: (message: ServerMessage) => boolean
+  /**
+   * Sends a message (e.g. `{type: "pattern_updated", …}`); false when not connected. Throws
+   * when the message does not match its schema (the server would refuse it).
+   */
+  readonly send: (message: ClientMessage) => boolean
   /** Stops for good. */
   readonly close: () => void
 }
 
-const isPatternEvent = (m: ServerMessage): m is ServerMessage & PatternEvent =>
-  (m.type === "pattern_created" || m.type === "pattern_updated" || m.type === "pattern_deleted") &&
-  typeof m.seq === "number"
+/** Whether a message that did not decode claims to be a pattern event. */
+const eventType = (text: string) => {
+  try {
+    const m = JSON.parse(text)
+    return typeof m?.type === "string" && m.type.startsWith("pattern_")
+  } catch {
+    return false
+  }
+}
 
 /** Connects and stays connected until `close()`. */
 export const connectSync = (options: SyncOptions, callbacks: SyncCallbacks): SyncConnection => {
@@ -111,15 +123,21 @@ export const connectSync = (options: SyncOptions, callbacks: SyncCallbacks): Syn
       attempt = 0
       callbacks.onStatus?.("open")
       const channels = options.channels ?? ["patterns"]
-      socket.send(JSON.stringify({ type: "subscribe", channels, ...(cursor !== undefined ? { after: cursor } : {}) }))
+      socket.send(encodeClient({ type: "subscribe", channels, ...(cursor !== undefined ? { after: cursor } : {}) }))
     })
     socket.on("message", (data) => {
-      let message: ServerMessage
-      try {
-        message = JSON.parse(data.toString())
-      } catch {
+      const decoded = decodeServer(data.toString())
+      if (Either.isLeft(decoded)) {
+        // An event this client cannot read must not be skipped (the cursor would pass it).
+        if (eventType(data.toString())) {
+          stopped = true
+          callbacks.onFatal?.(new Error(`the server sent an event this client cannot read: ${decoded.left.message}`))
+          socket.close(1000)
+        }
+        // Anything else (a newer server's message, say) is not for this client.
         return
       }
+      const message = decoded.right
       if (isPatternEvent(message)) {
         // The server sends each seq once per connection; across reconnects the cursor decides.
         if (cursor !== undefined && message.seq <= cursor) return
@@ -127,7 +145,7 @@ export const connectSync = (options: SyncOptions, callbacks: SyncCallbacks): Syn
         callbacks.onEvent?.(message)
         return
       }
-      if (message.type === "subscribed" && cursor === undefined && typeof message.last_seq === "number") {
+      if (message.type === "subscribed" && cursor === undefined) {
         cursor = message.last_seq
       }
       callbacks.onMessage?.(message)
@@ -151,7 +169,7 @@ export const connectSync = (options: SyncOptions, callbacks: SyncCallbacks): Syn
     cursor: () => cursor,
     send: (message) => {
       if (ws?.readyState !== WebSocket.OPEN) return false
-      ws.send(JSON.stringify(message))
+      ws.send(encodeClient(message))
       return true
     },
     close: () => {

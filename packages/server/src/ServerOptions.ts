@@ -1,5 +1,5 @@
 import type { Backup, EngineConfigShape, Storage } from "@mur/core"
-import type { RealtimeOptions } from "./Realtime.js"
+import type { RealtimeOptions } from "./realtime/Gateway.js"
 
 /** Everything the HTTP app needs; `apps/mur-server` fills it from env and flags. */
 export interface ServerOptions {
