@@ -15,9 +15,3 @@ export interface EngineConfigShape {
 }
 
 export class EngineConfig extends Context.Tag("@mur/core/EngineConfig")<EngineConfig, EngineConfigShape>() {}
-
-export const defaults = {
-  bcryptCost: 12,
-  accessTokenTtlSeconds: 15 * 60,
-  refreshTokenTtlSeconds: 7 * 24 * 60 * 60
-} as const
