@@ -33,6 +33,7 @@ export interface AdminDeps {
 
 const json = Options.boolean("json").pipe(Options.withDescription("Print one JSON document"))
 const databaseUrl = Options.text("database-url").pipe(
+  Options.withPseudoName("URL"),
   Options.withDescription("file:<path> or postgres://… (DATABASE_URL)"),
   Options.optional
 )
@@ -42,6 +43,7 @@ const passwordStdin = Options.boolean("password-stdin").pipe(
 const email = Args.text({ name: "EMAIL" }).pipe(Args.withDescription("The user's e-mail (or id)"))
 const slug = Args.text({ name: "SLUG" }).pipe(Args.withDescription("The team's slug (or id)"))
 const search = Options.text("search").pipe(
+  Options.withPseudoName("S"),
   Options.withDescription("Only those whose name or e-mail contains S"),
   Options.optional
 )
@@ -154,8 +156,11 @@ export const adminCommand = (deps: AdminDeps) => {
   const usersCreate = Command.make(
     "create",
     {
-      email: Options.text("email").pipe(Options.withDescription("E-mail of the new user")),
-      name: Options.text("name").pipe(Options.withDescription("Display name")),
+      email: Options.text("email").pipe(
+        Options.withPseudoName("EMAIL"),
+        Options.withDescription("E-mail of the new user")
+      ),
+      name: Options.text("name").pipe(Options.withPseudoName("NAME"), Options.withDescription("Display name")),
       passwordStdin,
       json,
       databaseUrl
@@ -255,7 +260,7 @@ export const adminCommand = (deps: AdminDeps) => {
       plan: Args.choice(
         Plan.literals.map((p) => [p, p] as const),
         { name: "PLAN" }
-      ),
+      ).pipe(Args.withDescription(`The plan: ${Plan.literals.join(", ")}`)),
       json,
       databaseUrl
     },
@@ -268,7 +273,11 @@ export const adminCommand = (deps: AdminDeps) => {
   ).pipe(Command.withDescription("Move a team to a plan (free, team, enterprise) at once"))
 
   const limitOption = (name: string) =>
-    Options.text(name).pipe(Options.withDescription("N, unlimited, or default (the plan's)"), Options.optional)
+    Options.text(name).pipe(
+      Options.withPseudoName("N"),
+      Options.withDescription("A number, unlimited, or default (the plan's)"),
+      Options.optional
+    )
 
   const teamsSetLimits = Command.make(
     "set-limits",

@@ -13,6 +13,7 @@ const die = (message: string): never => {
 }
 
 const databaseUrl = Options.text("database-url").pipe(
+  Options.withPseudoName("URL"),
   Options.withDescription("file:<path> or postgres://… (DATABASE_URL)"),
   Options.optional
 )
@@ -33,7 +34,11 @@ const tablesLine = (tables: Record<string, number>, rows: number) =>
 export const backupCommand = Command.make(
   "backup",
   {
-    output: Options.text("output").pipe(Options.withAlias("o"), Options.withDescription("The archive file to write")),
+    output: Options.text("output").pipe(
+      Options.withAlias("o"),
+      Options.withPseudoName("FILE"),
+      Options.withDescription("The archive file to write")
+    ),
     databaseUrl,
     json
   },

@@ -11,6 +11,7 @@ import { startServer } from "@mur/server"
 import { Console, Effect, Layer, Option } from "effect"
 import { adminCommand } from "./admin.js"
 import { backupCommand, restoreCommand } from "./backup.js"
+import { runCommandLine } from "./CommandLine.js"
 import { type Overrides, readBackupSchedule, readSettings, SettingsError } from "./settings.js"
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string }
@@ -44,15 +45,15 @@ const describe = (error: unknown): string => {
   return parts.length > 0 ? parts.join(": ") : String(error)
 }
 
-const optionalText = (name: string, description: string) =>
-  Options.text(name).pipe(Options.withDescription(description), Options.optional)
+const optionalText = (name: string, value: string, description: string) =>
+  Options.text(name).pipe(Options.withPseudoName(value), Options.withDescription(description), Options.optional)
 
 const flags = {
-  port: optionalText("port", "Port to listen on (PORT); 0 picks a free port"),
-  host: optionalText("host", "Address to bind (HOST)"),
-  databaseUrl: optionalText("database-url", "file:<path> or postgres://… (DATABASE_URL)"),
-  logLevel: optionalText("log-level", "trace | debug | info | warning | error | none (LOG_LEVEL)"),
-  logFormat: optionalText("log-format", "json | pretty (LOG_FORMAT)")
+  port: optionalText("port", "N", "Port to listen on (PORT); 0 picks a free port"),
+  host: optionalText("host", "ADDRESS", "Address to bind (HOST)"),
+  databaseUrl: optionalText("database-url", "URL", "file:<path> or postgres://… (DATABASE_URL)"),
+  logLevel: optionalText("log-level", "LEVEL", "trace, debug, info, warning, error or none (LOG_LEVEL)"),
+  logFormat: optionalText("log-format", "FORMAT", "json or pretty (LOG_FORMAT)")
 }
 
 const toOverrides = (o: {
@@ -217,11 +218,13 @@ const root = Command.make("mur-server").pipe(
   ])
 )
 
-const cli = Command.run(root, { name: "mur-server", version })
-
-cli(process.argv)
-  .pipe(Effect.provide(NodeContext.layer), Effect.runPromise)
+runCommandLine(root, { name: "mur-server", version }, process.argv)
+  .pipe(
+    Effect.catchTag("UsageError", (e) => Effect.sync(() => die(e.message, 2))),
+    Effect.provide(NodeContext.layer),
+    Effect.runPromise
+  )
   .then(
     () => process.exit(process.exitCode ?? 0),
-    (e) => die(describe(e), 2)
+    (e) => die(describe(e))
   )

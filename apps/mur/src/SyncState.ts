@@ -59,9 +59,3 @@ export class SyncState {
     writeFileAtomic(this.path, `${JSON.stringify(this.file, null, 2)}\n`)
   }
 }
-
-/** The pattern name a server id is tracked under. */
-export const nameOfId = (state: TeamSyncState, id: string): string | undefined => {
-  for (const [name, p] of Object.entries(state.patterns)) if (p.id === id) return name
-  return undefined
-}

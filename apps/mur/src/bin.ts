@@ -4,11 +4,12 @@
  * commands; each one lives in `commands/`, on top of the modules beside this file.
  */
 import { createRequire } from "node:module"
-import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { Args, Command, Options } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Effect, Exit, Option } from "effect"
 import { hoistGlobalFlags } from "./Argv.js"
 import { Cli } from "./Cli.js"
+import { runCommandLine, UsageError } from "./CommandLine.js"
 import { login, logout, whoami } from "./commands/auth.js"
 import { configServer, configSet, configShow } from "./commands/config.js"
 import { stats, statsFlush, statsRecord } from "./commands/stats.js"
@@ -16,15 +17,15 @@ import { sync } from "./commands/sync.js"
 import { teamCreate, teamInvite, teamJoin, teamLeave, teamMembers } from "./commands/team.js"
 import { CliError } from "./errors.js"
 import { murHome } from "./MurHome.js"
-import { colorEnabled, makeOutput, stripAnsi } from "./Output.js"
+import { makeOutput } from "./Output.js"
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string }
 
-const optionalText = (name: string, description: string) =>
-  Options.text(name).pipe(Options.optional, Options.withDescription(description))
+const optionalText = (name: string, value: string, description: string) =>
+  Options.text(name).pipe(Options.withPseudoName(value), Options.optional, Options.withDescription(description))
 const flag = (name: string, description: string) => Options.boolean(name).pipe(Options.withDescription(description))
-const from = optionalText("from", "First day (YYYY-MM-DD, UTC), included")
-const to = optionalText("to", "Last day (YYYY-MM-DD, UTC), included")
+const from = optionalText("from", "DAY", "First day (YYYY-MM-DD, UTC), included")
+const to = optionalText("to", "DAY", "Last day (YYYY-MM-DD, UTC), included")
 
 // config
 const configServerCommand = Command.make(
@@ -40,7 +41,10 @@ const configServerCommand = Command.make(
 ).pipe(Command.withDescription("Set (or with --clear forget) the mur-server URL"))
 const configSetCommand = Command.make(
   "set",
-  { key: Args.text({ name: "key" }), value: Args.text({ name: "value" }) },
+  {
+    key: Args.text({ name: "key" }).pipe(Args.withDescription("A dotted key, like server.mode")),
+    value: Args.text({ name: "value" }).pipe(Args.withDescription("Its value (a YAML scalar)"))
+  },
   configSet
 ).pipe(Command.withDescription("Set a key of config.yaml, like server.mode server"))
 const configShowCommand = Command.make("show", {}, () => configShow).pipe(Command.withDescription("Print config.yaml"))
@@ -53,10 +57,10 @@ const configCommand = Command.make("config").pipe(
 const loginCommand = Command.make(
   "login",
   {
-    email: optionalText("email", "E-mail address (asked when missing)"),
-    password: optionalText("password", "Password (asked, not echoed, when missing)"),
+    email: optionalText("email", "EMAIL", "E-mail address (asked when missing)"),
+    password: optionalText("password", "PASSWORD", "Password (asked, not echoed, when missing)"),
     device: flag("device", "Log in by approving a code in a browser, on any device"),
-    apiKey: optionalText("api-key", "Log in with an API key (mur_…), for CI and scripts")
+    apiKey: optionalText("api-key", "KEY", "Log in with an API key (mur_…), for CI and scripts")
   },
   login
 ).pipe(Command.withDescription("Log in to the server"))
@@ -80,13 +84,15 @@ const syncCommand = Command.make(
 const teamCommand = Command.make("team").pipe(
   Command.withDescription("Teams on the server"),
   Command.withSubcommands([
-    Command.make("create", { name: Args.text({ name: "name" }) }, teamCreate).pipe(
-      Command.withDescription("Create a team (you become its admin)")
-    ),
+    Command.make(
+      "create",
+      { name: Args.text({ name: "name" }).pipe(Args.withDescription("The team's name")) },
+      teamCreate
+    ).pipe(Command.withDescription("Create a team (you become its admin)")),
     Command.make(
       "invite",
       {
-        email: Args.text({ name: "email" }),
+        email: Args.text({ name: "email" }).pipe(Args.withDescription("Who to invite")),
         role: Options.choice("role", ["admin", "member"]).pipe(
           Options.optional,
           Options.withDescription("The role to join with (member by default)")
@@ -94,9 +100,11 @@ const teamCommand = Command.make("team").pipe(
       },
       teamInvite
     ).pipe(Command.withDescription("Invite someone by e-mail; prints the invite code")),
-    Command.make("join", { code: Args.text({ name: "code" }) }, teamJoin).pipe(
-      Command.withDescription("Join a team with an invite code")
-    ),
+    Command.make(
+      "join",
+      { code: Args.text({ name: "code" }).pipe(Args.withDescription("The invite code")) },
+      teamJoin
+    ).pipe(Command.withDescription("Join a team with an invite code")),
     Command.make("members", {}, () => teamMembers).pipe(Command.withDescription("List the team's members")),
     Command.make("stats", { from, to }, (a) =>
       stats({ ...a, team: true, export: Option.none(), output: Option.none() })
@@ -116,7 +124,7 @@ const statsCommand = Command.make(
       Options.optional,
       Options.withDescription("Export the raw records (CSV)")
     ),
-    output: optionalText("output", "With --export: the file to write (stdout otherwise)")
+    output: optionalText("output", "FILE", "With --export: the file to write (stdout otherwise)")
   },
   stats
 ).pipe(
@@ -125,11 +133,29 @@ const statsCommand = Command.make(
     Command.make(
       "record",
       {
-        tool: Options.text("tool").pipe(Options.withDescription("The tool that ran, like claude-code")),
-        action: Options.text("action").pipe(Options.withDescription("What it did, like run")),
-        durationMs: Options.integer("duration-ms").pipe(Options.optional, Options.withDescription("How long, in ms")),
-        tokens: Options.integer("tokens").pipe(Options.optional, Options.withDescription("Tokens used")),
-        costUsd: Options.float("cost-usd").pipe(Options.optional, Options.withDescription("Cost in US dollars"))
+        tool: Options.text("tool").pipe(
+          Options.withPseudoName("NAME"),
+          Options.withDescription("The tool that ran, like claude-code")
+        ),
+        action: Options.text("action").pipe(
+          Options.withPseudoName("NAME"),
+          Options.withDescription("What it did, like run")
+        ),
+        durationMs: Options.integer("duration-ms").pipe(
+          Options.withPseudoName("MS"),
+          Options.optional,
+          Options.withDescription("How long, in ms")
+        ),
+        tokens: Options.integer("tokens").pipe(
+          Options.withPseudoName("N"),
+          Options.optional,
+          Options.withDescription("Tokens used")
+        ),
+        costUsd: Options.float("cost-usd").pipe(
+          Options.withPseudoName("USD"),
+          Options.optional,
+          Options.withDescription("Cost in US dollars")
+        )
       },
       statsRecord
     ).pipe(Command.withDescription("Queue a usage record, and deliver the queue when the server answers")),
@@ -139,7 +165,7 @@ const statsCommand = Command.make(
 
 const root = Command.make("mur", {
   json: flag("json", "Print one JSON document on stdout (any command)"),
-  team: optionalText("team", "The team (slug or id) when you are in several (any command)")
+  team: optionalText("team", "SLUG", "The team (slug or id) when you are in several (any command)")
 }).pipe(
   Command.withDescription("mur: share AI coding patterns with your team"),
   Command.withSubcommands([
@@ -156,31 +182,8 @@ const root = Command.make("mur", {
 const flags = hoistGlobalFlags(process.argv)
 const out = makeOutput({ json: flags.json })
 
-/** Help and parse errors of @effect/cli come with ANSI styles: dropped when colour is off. */
-const plainWhenNoColor = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.consoleWith((console) => {
-    const stdoutColor = colorEnabled(process.stdout)
-    const stderrColor = colorEnabled(process.stderr)
-    if (stdoutColor && stderrColor) return effect
-    const plain = (on: boolean) => (args: ReadonlyArray<unknown>) =>
-      on ? args : args.map((a) => (typeof a === "string" ? stripAnsi(a) : a))
-    return effect.pipe(
-      Effect.withConsole({
-        ...console,
-        log: (...args: ReadonlyArray<unknown>) => console.log(...plain(stdoutColor)(args)),
-        error: (...args: ReadonlyArray<unknown>) => console.error(...plain(stderrColor)(args)),
-        unsafe: {
-          ...console.unsafe,
-          log: (...args: ReadonlyArray<unknown>) => console.unsafe.log(...plain(stdoutColor)(args)),
-          error: (...args: ReadonlyArray<unknown>) => console.unsafe.error(...plain(stderrColor)(args))
-        }
-      })
-    )
-  })
-
-const program = Command.run(root, { name: "mur", version })(flags.argv).pipe(
+const program = runCommandLine(root, { name: "mur", version }, flags.argv).pipe(
   Effect.provideService(Cli, { home: murHome(), json: flags.json, team: flags.team, out }),
-  plainWhenNoColor,
   Effect.provide(NodeContext.layer)
 )
 
@@ -206,9 +209,9 @@ Effect.runPromiseExit(program).then((result) => {
     if (!error.documented) jsonError(error.code, error.message)
     return exit(error.exitCode)
   }
-  if (ValidationError.isValidationError(error)) {
-    // @effect/cli has printed the problem already.
-    jsonError("usage", stripAnsi(HelpDoc.toAnsiText(error.error)).trim())
+  if (error instanceof UsageError) {
+    out.error(error.message)
+    jsonError("usage", error.message)
     return exit(2)
   }
   out.error(`internal error: ${Cause.pretty(result.cause)}`)

@@ -27,9 +27,3 @@ export interface RateLimitsShape {
 export const DEFAULT_RATE_LIMITS: RateLimitsShape = { auth: 10, user: 100, team: 1000 }
 
 export class EngineConfig extends Context.Tag("@mur/core/EngineConfig")<EngineConfig, EngineConfigShape>() {}
-
-export const defaults = {
-  bcryptCost: 12,
-  accessTokenTtlSeconds: 15 * 60,
-  refreshTokenTtlSeconds: 7 * 24 * 60 * 60
-} as const
