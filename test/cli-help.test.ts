@@ -4,12 +4,12 @@
  * boilerplate, a usage error is one line on stderr and exit 2, and the completion scripts
  * still print.
  */
-import { mkdtempSync, readFileSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { runMur } from "./support/mur.js"
-import { ROOT, runServerCommand } from "./support/server.js"
+import { runServerCommand } from "./support/server.js"
 
 type Run = (args: ReadonlyArray<string>) => Promise<{ code: number | null; stdout: string; stderr: string }>
 
@@ -141,9 +141,4 @@ describe.each(binaries)("%s", (name, run) => {
     expect(zsh!.code).toBe(0)
     expect(zsh!.stdout).toMatch(new RegExp(`^#compdef ${name}`))
   }, 180_000)
-})
-
-it("keeps the two copies of CommandLine.ts the same", () => {
-  const copy = (app: string) => readFileSync(join(ROOT, "apps", app, "src", "CommandLine.ts"), "utf8")
-  expect(copy("mur-server")).toBe(copy("mur"))
 })

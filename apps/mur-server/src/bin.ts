@@ -11,7 +11,7 @@ import { startServer } from "@mur/server"
 import { Console, Effect, Layer, Option } from "effect"
 import { adminCommand } from "./admin.js"
 import { backupCommand, restoreCommand } from "./backup.js"
-import { runCommandLine } from "./CommandLine.js"
+import { runCommandLine } from "@mur/cli"
 import { type Overrides, readBackupSchedule, readSettings, SettingsError } from "./settings.js"
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string }

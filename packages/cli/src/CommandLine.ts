@@ -5,8 +5,7 @@
  * handlers, `--version`, `--completions` and `--log-level`; only its help pages and
  * error documents are replaced.
  *
- * Kept identical in apps/mur/src and apps/mur-server/src (the two binaries share no
- * package); test/cli-help.test.ts checks that.
+ * Shared by both binaries, `mur` and `mur-server` (this package holds nothing else).
  */
 import {
   type CliApp,
