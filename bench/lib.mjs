@@ -102,7 +102,10 @@ export const benchSecret = () => `bench-secret-${randomBytes(24).toString("hex")
  * `startServer` options for an in-process mur-server on `db`: an ephemeral port, no logs, no
  * rate limits, sign-up open, cheap bcrypt. `extra` adds or overrides top-level options.
  */
-export const murOptions = (db, { secret, poolSize = POOL_SIZE, accessTokenTtlSeconds = 900, ...extra }) => {
+export const murOptions = (
+  db,
+  { secret, poolSize = POOL_SIZE, accessTokenTtlSeconds = 900, engine: engineExtra = {}, ...extra }
+) => {
   const database = Storage.parseDatabaseUrl(db.url)
   if ("error" in database) throw new Error(database.error)
   return {
@@ -118,7 +121,8 @@ export const murOptions = (db, { secret, poolSize = POOL_SIZE, accessTokenTtlSec
       allowSignup: true,
       baseUrl: "http://localhost",
       accessTokenTtlSeconds,
-      refreshTokenTtlSeconds: 604800
+      refreshTokenTtlSeconds: 604800,
+      ...engineExtra
     }
   }
 }

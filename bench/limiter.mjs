@@ -44,7 +44,7 @@ const closedLoop = async (f) => {
     })
   )
   const perSecond = done / SECONDS
-  return { perSecond, latencyUs: (CONCURRENCY / perSecond) * 1e6 }
+  return { perSecond, latencyUs: (CONCURRENCY / perSecond) * 1e6, costUs: 1e6 / perSecond }
 }
 
 /** A minimal RESP client: commands pipelined on `n` connections, replies matched in order. */
@@ -146,7 +146,7 @@ const main = async () => {
   const sql = await runtime.runPromise(SqlClient.SqlClient)
   const users = Array.from({ length: CONCURRENCY }, (_, i) => `bench-user-${i}`)
 
-  const rows = [["check", "checks/s", "µs per check (32 callers)", "× SELECT 1"]]
+  const rows = [["check", "checks/s", "µs per check (1 / throughput)", "latency µs (32 callers)", "× SELECT 1"]]
   const windows = new RateWindows()
   const memory = await closedLoop(async (c) => windows.hit(`user:${users[c]}`, 1e9))
   const select1 = await closedLoop(() => runtime.runPromise(sql`SELECT 1`))
@@ -163,7 +163,13 @@ const main = async () => {
   } catch (e) {
     process.stderr.write(`Redis skipped: ${e.message}\n`)
   }
-  const row = (name, r) => [name, fmt(r.perSecond), fmt(r.latencyUs), fmt(r.latencyUs / select1.latencyUs, 2)]
+  const row = (name, r) => [
+    name,
+    fmt(r.perSecond),
+    fmt(r.costUs, 1),
+    fmt(r.latencyUs),
+    fmt(r.costUs / select1.costUs, 2)
+  ]
   rows.push(row("memory (SQLite's)", memory), row("PostgreSQL upsert", pgCheck), row("SELECT 1", select1))
   if (redis) rows.push(row("Redis INCR+PEXPIRE", redis))
   console.log("\n## Rate-limit check, PostgreSQL vs Redis vs memory\n")
@@ -176,24 +182,35 @@ const main = async () => {
     { secret, rateLimits: { auth: 0, user: 1e9, team: 1e9 } }
   )
   const off = await startMur({ ...db, store: "postgres-limits-off" }, { secret })
+  const servers = { pg: on, off }
+  if (redis) {
+    servers.redis = await startMur(
+      { ...db, store: "postgres-limits-redis" },
+      {
+        secret,
+        rateLimits: { auth: 0, user: 1e9, team: 1e9 },
+        engine: { redisUrl: Redacted.make(`redis://${REDIS_HOST}:${REDIS_PORT}`) }
+      }
+    )
+  }
   const token = await register(off.url)
-  const results = { on: [], off: [] }
-  for (const which of ["on", "off", "off", "on"]) {
-    const server = which === "on" ? on : off
-    results[which].push((await loadMe(server.url, token, SECONDS / 2)).rps)
+  const names = Object.keys(servers)
+  const results = Object.fromEntries(names.map((n) => [n, []]))
+  // Every server in each round, the order reversed every other round (drift hits all alike).
+  for (let round = 0; round < 4; round++) {
+    for (const name of round % 2 === 0 ? names : [...names].reverse())
+      results[name].push((await loadMe(servers[name].url, token, SECONDS / 2)).rps)
   }
   const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length
-  const rpsOn = mean(results.on)
-  const rpsOff = mean(results.off)
-  console.log("\n## GET /api/me on PostgreSQL, user limit counted in PostgreSQL vs no limit\n")
+  const rps = Object.fromEntries(names.map((n) => [n, mean(results[n])]))
+  const label = { pg: "counted in PostgreSQL", redis: "counted in Redis (REDIS_URL)", off: "limits off" }
+  console.log("\n## GET /api/me on PostgreSQL: the user limit counted in PostgreSQL, in Redis, or off\n")
   console.log(
     table([
-      ["server", "req/s", "µs per request (32 conns)"],
-      ["limits on (shared count)", fmt(rpsOn), fmt((CONCURRENCY / rpsOn) * 1e6)],
-      ["limits off", fmt(rpsOff), fmt((CONCURRENCY / rpsOff) * 1e6)]
+      ["server", "req/s", "µs per request (1 / throughput)", "× limits off"],
+      ...names.map((n) => [label[n], fmt(rps[n]), fmt(1e6 / rps[n]), fmt(rps[n] / rps.off, 2)])
     ])
   )
-  console.log(`\nratio on/off: ${fmt(rpsOn / rpsOff, 2)}×`)
   return 0
 }
 

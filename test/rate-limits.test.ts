@@ -4,9 +4,18 @@
  * shared by every process of the deployment. Real servers, real HTTP and WebSockets.
  */
 import { randomUUID } from "node:crypto"
+import { Redis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { queryDb } from "./support/db.js"
 import { type Reply, request } from "./support/http.js"
-import { type SpawnedServer, spawnServer, startTestServer, TEST_SECRET, type TestServer } from "./support/server.js"
+import {
+  runServerCommand,
+  type SpawnedServer,
+  spawnServer,
+  startTestServer,
+  TEST_SECRET,
+  type TestServer
+} from "./support/server.js"
 import { createDatabase, STORES, type TestDatabase } from "./support/stores.js"
 import { makeTeam } from "./support/team.js"
 import { connect, type SyncSocket } from "./support/ws.js"
@@ -189,7 +198,14 @@ describe.each(STORES)("the team limit on %s", (store) => {
   })
 })
 
-describe("two server processes on one PostgreSQL database share the limits", () => {
+const REDIS_URL = process.env.MUR_TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
+
+const COUNTERS: ReadonlyArray<readonly [string, Record<string, string>]> = [
+  ["counted in PostgreSQL", {}],
+  ["counted in Redis (REDIS_URL)", { REDIS_URL }]
+]
+
+describe.each(COUNTERS)("two server processes on one PostgreSQL database share the limits, %s", (counter, extra) => {
   let db: TestDatabase
   let a: SpawnedServer
   let b: SpawnedServer
@@ -200,7 +216,8 @@ describe("two server processes on one PostgreSQL database share the limits", () 
       JWT_SECRET: TEST_SECRET,
       RATE_LIMIT_AUTH: "6",
       RATE_LIMIT_USER: "40",
-      RATE_LIMIT_TEAM: "0"
+      RATE_LIMIT_TEAM: "0",
+      ...extra
     }
     a = await spawnServer(env)
     b = await spawnServer(env)
@@ -248,5 +265,52 @@ describe("two server processes on one PostgreSQL database share the limits", () 
       statuses.push((await request(i % 2 ? b.url : a.url, "POST", "/auth/login", { body })).status)
     // 6 a minute from one address: the two registrations above were two of them.
     expect(statuses).toEqual([401, 401, 401, 401, 429, 429, 429, 429, 429, 429])
+  })
+
+  it("keeps the counts where it says", async () => {
+    const rows = await queryDb<{ n: number }>(db.url, "SELECT count(*)::int AS n FROM rate_limits")
+    const redis = new Redis(REDIS_URL, { lazyConnect: true })
+    await redis.connect()
+    try {
+      const keys = await redis.keys("mur:rl:*:user:*")
+      const teamUsers = await queryDb<{ id: string }>(db.url, "SELECT id FROM users")
+      const ours = keys.filter((k) => teamUsers.some((u) => k.endsWith(`:user:${u.id}`)))
+      if (counter.includes("Redis")) {
+        expect(rows[0]!.n).toBe(0)
+        expect(ours.length).toBe(teamUsers.length)
+      } else {
+        expect(rows[0]!.n).toBeGreaterThan(0)
+        expect(ours.length).toBe(0)
+      }
+    } finally {
+      redis.disconnect()
+    }
+  })
+})
+
+describe("REDIS_URL", () => {
+  it("that does not answer stops the server at start, with one line naming it", async () => {
+    const db = await createDatabase("postgres")
+    try {
+      const r = await runServerCommand(["serve", "--port", "0"], {
+        DATABASE_URL: db.url,
+        JWT_SECRET: TEST_SECRET,
+        REDIS_URL: "redis://127.0.0.1:1"
+      })
+      expect(r.code).not.toBe(0)
+      expect(r.stderr).toMatch(/REDIS_URL does not answer/)
+      expect(r.stdout).not.toMatch(/listening/)
+    } finally {
+      await db.drop()
+    }
+  })
+
+  it("that is not a redis:// URL is refused as a setting", async () => {
+    const r = await runServerCommand(["serve", "--port", "0"], {
+      DATABASE_URL: "file::memory:",
+      REDIS_URL: "http://127.0.0.1:6379"
+    })
+    expect(r.code).not.toBe(0)
+    expect(r.stderr).toMatch(/invalid REDIS_URL: must start with redis:\/\/ or rediss:\/\//)
   })
 })

@@ -6,12 +6,12 @@ import { createRequire } from "node:module"
  */
 import { Args, Command, Options } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
+import { runCommandLine } from "@mur/cli"
 import { Backup, type ChangeFeed, Jobs, Storage } from "@mur/core"
 import { startServer } from "@mur/server"
 import { Console, Effect, Layer, Option } from "effect"
 import { adminCommand } from "./admin.js"
 import { backupCommand, restoreCommand } from "./backup.js"
-import { runCommandLine } from "@mur/cli"
 import { type Overrides, readBackupSchedule, readSettings, SettingsError } from "./settings.js"
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string }

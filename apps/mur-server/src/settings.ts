@@ -118,6 +118,10 @@ export const readSettings = (env: NodeJS.ProcessEnv, overrides: Overrides = {}):
 
   const backup = readBackupSchedule(env)
 
+  const redisUrl = get("REDIS_URL")
+  if (redisUrl !== undefined && !/^rediss?:\/\/\S+$/.test(redisUrl))
+    fail("REDIS_URL", "must start with redis:// or rediss://")
+
   let secret = get("JWT_SECRET")
   if (secret !== undefined && secret.length < 32) fail("JWT_SECRET", "must be at least 32 characters")
   if (secret === undefined) {
@@ -148,7 +152,8 @@ export const readSettings = (env: NodeJS.ProcessEnv, overrides: Overrides = {}):
         defaultPlan,
         baseUrl: baseUrlRaw?.replace(/\/$/, ""),
         accessTokenTtlSeconds: 15 * 60,
-        refreshTokenTtlSeconds: 7 * 24 * 60 * 60
+        refreshTokenTtlSeconds: 7 * 24 * 60 * 60,
+        ...(redisUrl === undefined ? {} : { redisUrl: Redacted.make(redisUrl) })
       },
       corsOrigins,
       rateLimits,

@@ -14,6 +14,8 @@ export interface EngineConfigShape {
   readonly defaultPlan?: Plan | undefined
   /** Requests per minute (`0` turns a limit off); defaults in `DEFAULT_RATE_LIMITS`. */
   readonly rateLimits?: Partial<RateLimitsShape> | undefined
+  /** Count rate limits in this Redis (`redis://…`) instead of the database (RateLimitRepo). */
+  readonly redisUrl?: Redacted.Redacted<string> | undefined
 }
 
 /** Calls per minute: `auth` per client IP on `/auth/*`, `user` per user, `team` per team. */

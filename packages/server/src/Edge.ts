@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto"
 import { type HttpApp, HttpServerRequest, HttpServerResponse, OpenApi } from "@effect/platform"
 import { RequestError } from "@effect/platform/HttpServerError"
 import { Limiter, RequestInfo } from "@mur/core"
-import { MurApi, RateLimited } from "@mur/domain"
+import { MurApi, RateLimited, Unavailable } from "@mur/domain"
 import { Cause, Context, Effect, Option } from "effect"
 import { dashboardResponse } from "./Dashboard.js"
 import { devicePage } from "./DevicePage.js"
@@ -126,6 +126,13 @@ const isConnectionFailure = (e: unknown): boolean => {
 const causeResponse = (cause: Cause.Cause<unknown>, requestId: string, method: string, url: string) => {
   const error = Cause.squash(cause)
   if (error instanceof RateLimited) return Effect.succeed(rateLimitedResponse(error, requestId))
+  // A store beside the database that does not answer (the rate limiter's Redis).
+  if (error instanceof Unavailable) {
+    return Effect.as(
+      Effect.logWarning("unavailable", cause),
+      errorResponse(503, "unavailable", "A store the server needs is unavailable; try again shortly", requestId)
+    )
+  }
   if (error && typeof error === "object" && (error as any)._tag === "RouteNotFound") {
     return Effect.succeed(errorResponse(404, "not_found", `No route for ${method} ${url.split("?")[0]}`, requestId))
   }
