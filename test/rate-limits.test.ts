@@ -13,6 +13,7 @@ import {
   type SpawnedServer,
   spawnServer,
   startTestServer,
+  stopServers,
   TEST_SECRET,
   type TestServer
 } from "./support/server.js"
@@ -223,10 +224,7 @@ describe.each(COUNTERS)("two server processes on one PostgreSQL database share t
     b = await spawnServer(env)
   })
   afterAll(async () => {
-    for (const s of [a, b]) {
-      s?.child.kill("SIGTERM")
-      await s?.exited
-    }
+    await stopServers(a, b)
     await db?.drop()
   })
 

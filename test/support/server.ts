@@ -130,3 +130,11 @@ export const runServerCommand = (
       resolve({ code, stdout, stderr })
     })
   })
+
+/** SIGTERM to each spawned server (absent ones skipped), waiting for each to exit. */
+export const stopServers = async (...servers: ReadonlyArray<SpawnedServer | undefined>) => {
+  for (const s of servers) {
+    s?.child.kill("SIGTERM")
+    await s?.exited
+  }
+}
