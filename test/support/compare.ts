@@ -2,11 +2,12 @@
  * Reads every data table of a database as normalised rows, ordered by primary key, so that
  * two databases, of the same store or not, can be compared table by table.
  */
+import { Backup } from "@mur/core"
 import Database from "better-sqlite3"
 import pg from "pg"
 
-/** Not data (see packages/core/src/Backup.ts); FTS5 shadow tables are left out by name. */
-const SKIPPED = new Set(["effect_sql_migrations", "presence", "notices"])
+/** Not data: the tables a backup leaves out (FTS5 shadow tables are left out by name). */
+const SKIPPED = Backup.SKIPPED
 
 export type TableRows = Map<string, { readonly columns: string[]; readonly rows: string[] }>
 

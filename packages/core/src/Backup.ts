@@ -99,7 +99,7 @@ interface TableShape {
  * to the running server (PostgreSQL has no such table); PostgreSQL's `rate_limits`, the
  * minute's request counters. A restored database starts without.
  */
-const SKIPPED = new Set(["effect_sql_migrations", "presence", "notices", "rate_limits"])
+export const SKIPPED: ReadonlySet<string> = new Set(["effect_sql_migrations", "presence", "notices", "rate_limits"])
 
 const catalogSql: Record<Dialect, { tables: string; columns: string; keys: string }> = {
   pg: {
