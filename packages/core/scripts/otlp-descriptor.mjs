@@ -11,7 +11,10 @@ const protoDir = join(here, "..", "proto")
 const root = new protobuf.Root()
 root.resolvePath = (_origin, target) => join(protoDir, target)
 root.loadSync(
-  ["opentelemetry/proto/collector/metrics/v1/metrics_service.proto", "opentelemetry/proto/collector/logs/v1/logs_service.proto"],
+  [
+    "opentelemetry/proto/collector/metrics/v1/metrics_service.proto",
+    "opentelemetry/proto/collector/logs/v1/logs_service.proto"
+  ],
   { keepCase: false }
 )
 root.resolveAll()
