@@ -1,6 +1,8 @@
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { gzipSync } from "node:zlib"
 import { describe, expect, it } from "@effect/vitest"
-import { ValueType } from "@opentelemetry/api"
+import { context, TraceFlags, trace, ValueType } from "@opentelemetry/api"
 import {
   JsonLogsSerializer,
   JsonMetricsSerializer,
@@ -11,7 +13,9 @@ import { resourceFromAttributes } from "@opentelemetry/resources"
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from "@opentelemetry/sdk-logs"
 import { AggregationTemporality, MeterProvider, MetricReader, type ResourceMetrics } from "@opentelemetry/sdk-metrics"
 import { Effect, Either } from "effect"
+import protobuf from "protobufjs"
 import * as Otlp from "./Decode.js"
+import { otlpDescriptor } from "./descriptor.js"
 
 const PROTO = "application/x-protobuf"
 const JSON_TYPE = "application/json"
@@ -57,6 +61,11 @@ const collectClaudeLogs = async () => {
   })
   const logger = provider.getLogger("com.anthropic.claude_code.events", "2.1.214")
   logger.emit({
+    context: trace.setSpanContext(context.active(), {
+      traceId: "5b8efff798038103d269b633813fc60c",
+      spanId: "eee19b7ec3c1b174",
+      traceFlags: TraceFlags.SAMPLED
+    }),
     timestamp: new Date("2026-12-02T10:00:00.123Z"),
     body: "claude_code.api_request",
     attributes: {
@@ -264,6 +273,10 @@ describe("Otlp.decodeLogs", () => {
       const [request, gemini] = scopeLogs.logRecords
       expect(request!.body).toBe("claude_code.api_request")
       expect(request!.eventName).toBeUndefined()
+      // bytes on the wire, hex in JSON: both come out as the same lower-case hex
+      expect(request!.traceId).toBe("5b8efff798038103d269b633813fc60c")
+      expect(request!.spanId).toBe("eee19b7ec3c1b174")
+      expect(request!.flags).toBe(1)
       expect(request!.timeUnixNano).toBe("1796205600123000000")
       expect(request!.attributes).toEqual({
         "event.name": "api_request",
@@ -319,6 +332,21 @@ describe("Otlp.decodeLogs", () => {
       expect(record.body).toEqual(new Uint8Array([1, 2, 3]))
     })
   )
+})
+
+describe("Otlp descriptor", () => {
+  it("matches the vendored opentelemetry-proto files", () => {
+    const protoDir = fileURLToPath(new URL("../../proto", import.meta.url))
+    const root = new protobuf.Root()
+    root.resolvePath = (_origin, target) => join(protoDir, target)
+    root.loadSync([
+      "opentelemetry/proto/collector/metrics/v1/metrics_service.proto",
+      "opentelemetry/proto/collector/logs/v1/logs_service.proto"
+    ])
+    root.resolveAll()
+    // out of date: run node packages/core/scripts/otlp-descriptor.mjs
+    expect(JSON.parse(JSON.stringify(root.toJSON()))).toEqual(otlpDescriptor)
+  })
 })
 
 describe("Otlp decode errors", () => {
