@@ -18,11 +18,10 @@ import { Effect } from "effect"
 import { DEFAULT_RATE_LIMITS, EngineConfig } from "./Config.js"
 import { type RateKey, RateLimitRepo } from "./RateLimitRepo.js"
 
-const MESSAGES = {
-  ip: "Too many requests; slow down",
-  user: "Too many requests; slow down",
-  team: "Too many requests for this team"
-} as const
+const SLOW_DOWN = "Too many requests; slow down"
+
+/** The refusal's message: by the kind of the key that refused (`team:…` or any other). */
+const messageOf = (key: string | null) => (key?.startsWith("team:") ? "Too many requests for this team" : SLOW_DOWN)
 
 export class Limiter extends Effect.Service<Limiter>()("@mur/core/Limiter", {
   effect: Effect.gen(function* () {
@@ -37,7 +36,7 @@ export class Limiter extends Effect.Service<Limiter>()("@mur/core/Limiter", {
           : Effect.fail(
               new RateLimited({
                 code: "rate_limited",
-                message: MESSAGES[(d.refusedBy?.split(":")[0] ?? "user") as keyof typeof MESSAGES] ?? MESSAGES.user,
+                message: messageOf(d.refusedBy),
                 retry_after: d.retryAfter
               })
             )

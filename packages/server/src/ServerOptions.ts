@@ -1,4 +1,4 @@
-import type { Backup, EngineConfigShape, Storage } from "@mur/core"
+import { type Backup, DEFAULT_RATE_LIMITS, type EngineConfigShape, type Storage } from "@mur/core"
 import type { RealtimeOptions } from "./realtime/Gateway.js"
 
 /** Everything the HTTP app needs; `apps/mur-server` fills it from env and flags. */
@@ -26,6 +26,10 @@ export interface ServerOptions {
 
 export const resolved = (o: ServerOptions) => ({
   corsOrigins: o.corsOrigins ?? [],
-  rateLimits: { auth: o.rateLimits?.auth ?? 10, user: o.rateLimits?.user ?? 100, team: o.rateLimits?.team ?? 1000 },
+  rateLimits: {
+    auth: o.rateLimits?.auth ?? DEFAULT_RATE_LIMITS.auth,
+    user: o.rateLimits?.user ?? DEFAULT_RATE_LIMITS.user,
+    team: o.rateLimits?.team ?? DEFAULT_RATE_LIMITS.team
+  },
   bodyLimitBytes: o.bodyLimitBytes ?? 10 * 1024 * 1024
 })

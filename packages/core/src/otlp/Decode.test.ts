@@ -17,6 +17,20 @@ import protobuf from "protobufjs"
 import * as Otlp from "./Decode.js"
 import { otlpDescriptor } from "./descriptor.js"
 
+/** The attributes of the Claude-Code-shaped `api_request` event the tests emit. */
+const API_REQUEST = {
+  "event.name": "api_request",
+  "event.timestamp": "2026-12-02T10:00:00.123Z",
+  "session.id": "s-1",
+  model: "claude-sonnet-4-5",
+  input_tokens: 1200,
+  output_tokens: 340,
+  cache_read_tokens: 5000,
+  cost_usd: 0.0123,
+  duration_ms: 2150,
+  request_id: "req_011abc"
+}
+
 const PROTO = "application/x-protobuf"
 const JSON_TYPE = "application/json"
 const LIMIT = 1024 * 1024
@@ -68,18 +82,7 @@ const collectClaudeLogs = async () => {
     }),
     timestamp: new Date("2026-12-02T10:00:00.123Z"),
     body: "claude_code.api_request",
-    attributes: {
-      "event.name": "api_request",
-      "event.timestamp": "2026-12-02T10:00:00.123Z",
-      "session.id": "s-1",
-      model: "claude-sonnet-4-5",
-      input_tokens: 1200,
-      output_tokens: 340,
-      cache_read_tokens: 5000,
-      cost_usd: 0.0123,
-      duration_ms: 2150,
-      request_id: "req_011abc"
-    }
+    attributes: API_REQUEST
   })
   logger.emit({
     eventName: "gemini_cli.api_response",
@@ -278,18 +281,7 @@ describe("Otlp.decodeLogs", () => {
       expect(request!.spanId).toBe("eee19b7ec3c1b174")
       expect(request!.flags).toBe(1)
       expect(request!.timeUnixNano).toBe("1796205600123000000")
-      expect(request!.attributes).toEqual({
-        "event.name": "api_request",
-        "event.timestamp": "2026-12-02T10:00:00.123Z",
-        "session.id": "s-1",
-        model: "claude-sonnet-4-5",
-        input_tokens: 1200,
-        output_tokens: 340,
-        cache_read_tokens: 5000,
-        cost_usd: 0.0123,
-        duration_ms: 2150,
-        request_id: "req_011abc"
-      })
+      expect(request!.attributes).toEqual(API_REQUEST)
       expect(gemini!.eventName).toBe("gemini_cli.api_response")
       expect(gemini!.body).toEqual({ nested: ["a", 1, true] })
       expect(gemini!.attributes).toEqual({ model: "gemini-2.5-pro", input_token_count: 10 })
