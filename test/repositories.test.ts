@@ -34,7 +34,7 @@ const SQL_USE = /\bsql\s*(?:<(?:[^<>`]|<[^<>`]*>)*>)?\s*`|\bsql\.unsafe\s*\(|\.o
 
 const lineOf = (text: string, index: number) => text.slice(0, index).split("\n").length
 
-/** The tables the migrations create (either dialect). */
+/** The tables the migrations create (either dialect), under their final names. */
 const migrationTables = (): ReadonlyArray<string> => {
   const names = new Set<string>()
   for (const file of sources().filter(isMigration)) {
@@ -42,6 +42,11 @@ const migrationTables = (): ReadonlyArray<string> => {
       /\bCREATE\s+(?:VIRTUAL\s+|UNLOGGED\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"?(\w+)"?/gi
     ))
       names.add(m[1]!)
+    // A table rebuilt under a new name and renamed back (SQLite cannot alter a primary key).
+    for (const m of read(file).matchAll(/\bALTER\s+TABLE\s+"?(\w+)"?\s+RENAME\s+TO\s+"?(\w+)"?/gi)) {
+      names.delete(m[1]!)
+      names.add(m[2]!)
+    }
   }
   return [...names].sort()
 }

@@ -114,7 +114,20 @@ describe.each(STORES)("stats on %s", (store) => {
     })
     const me = await api("GET", `/api/stats/me?from=${day(-4)}&to=${day(-1)}`, t.admin.token)
     expect(me.status, me.text).toBe(200)
-    expect(me.json).toEqual({ stats: { ...group(records), by_tool: byTool, by_day: byDay } })
+    // No record names a model: one model row ("") holds everything, its cost as reported.
+    const byModel = [
+      {
+        model: "",
+        ...group(records),
+        input_tokens: 0,
+        output_tokens: 0,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
+        cost_source: "reported",
+        unpriced_tokens: 0
+      }
+    ]
+    expect(me.json).toEqual({ stats: { ...group(records), by_tool: byTool, by_model: byModel, by_day: byDay } })
     expect(me.json.stats.cost_usd).toBe(100)
     expect(me.json.stats.by_tool[0]).toEqual({
       tool: "claude",
@@ -160,6 +173,7 @@ describe.each(STORES)("stats on %s", (store) => {
       tokens: 0,
       cost_usd: 0,
       by_tool: [],
+      by_model: [],
       by_day: []
     })
   })
@@ -403,7 +417,14 @@ describe.each(STORES)("stats on %s", (store) => {
       "cost_usd",
       "pattern_id",
       "prompt_hash",
-      "metadata"
+      "metadata",
+      "model",
+      "input_tokens",
+      "output_tokens",
+      "cache_read_tokens",
+      "cache_write_tokens",
+      "cost_source",
+      "session_id"
     ])
     expect(rows.slice(1)).toEqual([
       [
@@ -417,9 +438,35 @@ describe.each(STORES)("stats on %s", (store) => {
         "0.1",
         patternId,
         "abc123",
-        JSON.stringify(tricky.metadata)
+        JSON.stringify(tricky.metadata),
+        "",
+        "0",
+        "0",
+        "0",
+        "0",
+        "reported",
+        ""
       ],
-      [plain.created_at, t.admin.id, t.admin.email, "codex", "run", "0", "0", "0", "", "", ""]
+      [
+        plain.created_at,
+        t.admin.id,
+        t.admin.email,
+        "codex",
+        "run",
+        "0",
+        "0",
+        "0",
+        "",
+        "",
+        "",
+        "",
+        "0",
+        "0",
+        "0",
+        "0",
+        "none",
+        ""
+      ]
     ])
     expect(text).toContain('"tool, with comma","say ""hi"""')
     expect(JSON.parse(rows[1]![10]!)).toEqual(tricky.metadata)

@@ -17,6 +17,7 @@ import { Limiter } from "./Limiter.js"
 import { PatternRepo } from "./PatternRepo.js"
 import { Patterns } from "./Patterns.js"
 import { Presence } from "./Presence.js"
+import { Prices } from "./Prices.js"
 import { Stats } from "./Stats.js"
 import { StatsRepo } from "./StatsRepo.js"
 import * as Storage from "./Storage.js"
@@ -40,6 +41,7 @@ export type EngineServices =
   | DeviceLogin
   | StatsRepo
   | Stats
+  | Prices
   | Jobs
   | Limiter
   | SqlClient.SqlClient
@@ -78,6 +80,7 @@ export const Engine = {
       DeviceLogin.Default,
       StatsRepo.Default,
       Stats.Default,
+      Prices.Default,
       Jobs.Default,
       Limiter.Default
     )

@@ -7,6 +7,7 @@
  */
 import type { SqlError } from "@effect/sql/SqlError"
 import {
+  type CostSource,
   type DayStats,
   type ExportScope,
   type Forbidden,
@@ -14,6 +15,7 @@ import {
   type LeaderboardEntry,
   type LeaderboardMetric,
   type MemberStats,
+  type ModelStats,
   PlanLimits,
   type RecordStatsResponse,
   type StatRecord,
@@ -27,10 +29,12 @@ import {
 import { Chunk, Effect, Either, Option, Stream } from "effect"
 import { ChangeFeed } from "./ChangeFeed.js"
 import * as Policy from "./Policy.js"
+import { costMicros, lookup, Prices } from "./Prices.js"
 import { newId, now } from "./rows.js"
 import {
   type DailyRow,
   type ExportRow,
+  type ModelSums,
   NO_TEAM,
   type StatRow,
   StatsRepo,
@@ -85,6 +89,24 @@ const add = (a: Sums, b: Sums): Sums => ({
   tokens: a.tokens + b.tokens,
   cost_micros: a.cost_micros + b.cost_micros
 })
+const zeroModel: ModelSums = {
+  ...zero,
+  input_tokens: 0,
+  output_tokens: 0,
+  cache_read_tokens: 0,
+  cache_write_tokens: 0,
+  computed_cost_micros: 0,
+  unpriced_tokens: 0
+}
+const addModel = (a: ModelSums, b: ModelSums): ModelSums => ({
+  ...add(a, b),
+  input_tokens: a.input_tokens + b.input_tokens,
+  output_tokens: a.output_tokens + b.output_tokens,
+  cache_read_tokens: a.cache_read_tokens + b.cache_read_tokens,
+  cache_write_tokens: a.cache_write_tokens + b.cache_write_tokens,
+  computed_cost_micros: a.computed_cost_micros + b.computed_cost_micros,
+  unpriced_tokens: a.unpriced_tokens + b.unpriced_tokens
+})
 const wire = (s: Sums) => ({
   runs: s.runs,
   duration_ms: s.duration_ms,
@@ -92,23 +114,110 @@ const wire = (s: Sums) => ({
   cost_usd: dollars(s.cost_micros)
 })
 
-/** Totals, by tool (most runs first, then by name) and by day (oldest first) from rollup sums. */
-const summarize = (rows: ReadonlyArray<{ readonly day: string; readonly tool: string } & Sums>) => {
+/** Which a cost figure is: reported, computed from prices, some of each, or none known. */
+export const costSource = (s: Pick<ModelSums, "cost_micros" | "computed_cost_micros">): CostSource =>
+  s.cost_micros === 0
+    ? "none"
+    : s.computed_cost_micros === 0
+      ? "reported"
+      : s.computed_cost_micros === s.cost_micros
+        ? "computed"
+        : "mixed"
+
+const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
+/**
+ * Totals, by tool (most runs first, then by name), by model (most tokens first, then by
+ * name) and by day (oldest first) from rollup sums.
+ */
+const summarize = (
+  rows: ReadonlyArray<{ readonly day: string; readonly tool: string; readonly model: string } & ModelSums>
+) => {
   let total = zero
   const tools = new Map<string, Sums>()
+  const models = new Map<string, ModelSums>()
   const days = new Map<string, Sums>()
   for (const r of rows) {
     total = add(total, r)
     tools.set(r.tool, add(tools.get(r.tool) ?? zero, r))
+    models.set(r.model, addModel(models.get(r.model) ?? zeroModel, r))
     days.set(r.day, add(days.get(r.day) ?? zero, r))
   }
   const by_tool: Array<ToolStats> = [...tools]
-    .sort(([ta, a], [tb, b]) => b.runs - a.runs || (ta < tb ? -1 : ta > tb ? 1 : 0))
+    .sort(([ta, a], [tb, b]) => b.runs - a.runs || byName(ta, tb))
     .map(([tool, s]) => ({ tool, ...wire(s) }))
+  const by_model: Array<ModelStats> = [...models]
+    .sort(([ma, a], [mb, b]) => b.tokens - a.tokens || byName(ma, mb))
+    .map(([model, s]) => ({
+      model,
+      ...wire(s),
+      input_tokens: s.input_tokens,
+      output_tokens: s.output_tokens,
+      cache_read_tokens: s.cache_read_tokens,
+      cache_write_tokens: s.cache_write_tokens,
+      cost_source: costSource(s),
+      unpriced_tokens: s.unpriced_tokens
+    }))
   const by_day: Array<DayStats> = [...days]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .sort(([a], [b]) => byName(a, b))
     .map(([date, s]) => ({ date, runs: s.runs, tokens: s.tokens, cost_usd: dollars(s.cost_micros) }))
-  return { total, by_tool, by_day }
+  return { total, by_tool, by_model, by_day }
+}
+
+/**
+ * One usage record on its way into the store, whichever entry point it came from (REST,
+ * `/ws/sync`, OTLP): a run (`runs` 1) or, from a metric, usage with no run of its own (0).
+ */
+export interface Usage {
+  /** Lower-case UUID: a record stored with this id already makes this one a duplicate. */
+  readonly id: string
+  readonly tool: string
+  readonly action: string
+  /** `""` when the source named none. */
+  readonly model: string
+  readonly runs: 0 | 1
+  readonly duration_ms: number
+  /** All tokens; at least the sum of the four kinds. */
+  readonly tokens: number
+  readonly input_tokens: number
+  readonly output_tokens: number
+  readonly cache_read_tokens: number
+  readonly cache_write_tokens: number
+  /** What the source says it cost, in micro-dollars; null when it says nothing. */
+  readonly reported_cost_micros: number | null
+  readonly session_id: string | null
+  readonly prompt_hash: string | null
+  readonly pattern_id: string | null
+  readonly metadata: string | null
+  /** RFC 3339 UTC, as stored. */
+  readonly created_at: string
+}
+
+/** A record of the REST contract (or a socket `stat_recorded`) as Usage. */
+export const usageOf = (s: StatRecord, at: string): Usage => {
+  const input_tokens = s.input_tokens ?? 0
+  const output_tokens = s.output_tokens ?? 0
+  const cache_read_tokens = s.cache_read_tokens ?? 0
+  const cache_write_tokens = s.cache_write_tokens ?? 0
+  return {
+    id: (s.id ?? newId()).toLowerCase(),
+    tool: s.tool,
+    action: s.action,
+    model: s.model ?? "",
+    runs: 1,
+    duration_ms: s.duration_ms ?? 0,
+    tokens: s.tokens_used ?? input_tokens + output_tokens + cache_read_tokens + cache_write_tokens,
+    input_tokens,
+    output_tokens,
+    cache_read_tokens,
+    cache_write_tokens,
+    reported_cost_micros: s.cost_usd === undefined ? null : micros(s.cost_usd),
+    session_id: s.session_id ?? null,
+    prompt_hash: s.prompt_hash ?? null,
+    pattern_id: s.pattern_id?.toLowerCase() ?? null,
+    metadata: s.metadata == null ? null : JSON.stringify(s.metadata),
+    created_at: s.created_at === undefined ? at : new Date(s.created_at).toISOString()
+  }
 }
 
 const byNameThenId = (a: { name: string; id: string }, b: { name: string; id: string }) =>
@@ -129,73 +238,129 @@ export class Stats extends Effect.Service<Stats>()("@mur/core/Stats", {
     const repo = yield* StatsRepo
     const teams = yield* TeamRepo
     const feed = yield* ChangeFeed
+    const prices = yield* Prices
 
     /**
-     * Stores a batch for a user (in a team, or in none) and adds it to the rollups, in one
-     * transaction. A record whose id is already stored (earlier, in this batch, or by a
-     * concurrent request on any process) is a duplicate and changes nothing.
+     * Stores usage for a user (in a team, or in none) and adds it to the rollups, in one
+     * transaction. Where no cost is reported it is computed from the price table (when the
+     * model has a price and the token kinds are known). A record whose id is already stored
+     * (earlier, in this batch, or by a concurrent request on any process) is a duplicate and
+     * changes nothing. `inTransaction` runs inside the same transaction, after the insert,
+     * with the ids that were new (the OTLP receiver keeps its series state there).
      */
-    const record = (
+    const ingest = <E = never, R = never>(
       user: User,
       teamId: string | null,
-      inputs: ReadonlyArray<StatRecord>
-    ): Effect.Effect<RecordStatsResponse, SqlError> =>
+      usage: ReadonlyArray<Usage>,
+      inTransaction?: (inserted: ReadonlySet<string>) => Effect.Effect<void, E, R>
+    ): Effect.Effect<RecordStatsResponse, SqlError | E, R> =>
       Effect.gen(function* () {
-        const at = now()
-        const byId = new Map<string, StatRow>()
-        for (const s of inputs) {
-          const id = (s.id ?? newId()).toLowerCase()
-          if (byId.has(id)) continue
-          byId.set(id, {
-            id,
-            team_id: teamId,
-            user_id: user.id,
-            tool: s.tool,
-            action: s.action,
-            duration_ms: s.duration_ms ?? 0,
-            tokens_used: s.tokens_used ?? 0,
-            cost_micros: micros(s.cost_usd ?? 0),
-            prompt_hash: s.prompt_hash ?? null,
-            pattern_id: s.pattern_id?.toLowerCase() ?? null,
-            metadata: s.metadata == null ? null : JSON.stringify(s.metadata),
-            created_at: s.created_at === undefined ? at : new Date(s.created_at).toISOString()
+        const priceTable = usage.some((u) => u.reported_cost_micros === null && u.model !== "")
+          ? yield* prices.table
+          : undefined
+        const byId = new Map<string, { row: StatRow; runs: number }>()
+        for (const u of usage) {
+          if (byId.has(u.id)) continue
+          let cost = u.reported_cost_micros
+          let source: StatRow["cost_source"] = cost === null ? "none" : "reported"
+          if (cost === null && priceTable !== undefined && u.model !== "") {
+            const price = lookup(priceTable, u.model)
+            const counts = {
+              input: u.input_tokens,
+              output: u.output_tokens,
+              cacheRead: u.cache_read_tokens,
+              cacheWrite: u.cache_write_tokens
+            }
+            if (price !== undefined && counts.input + counts.output + counts.cacheRead + counts.cacheWrite > 0) {
+              cost = costMicros(price.value, counts)
+              source = "computed"
+            }
+          }
+          byId.set(u.id, {
+            runs: u.runs,
+            row: {
+              id: u.id,
+              team_id: teamId,
+              user_id: user.id,
+              tool: u.tool,
+              action: u.action,
+              model: u.model,
+              duration_ms: u.duration_ms,
+              tokens_used: u.tokens,
+              input_tokens: u.input_tokens,
+              output_tokens: u.output_tokens,
+              cache_read_tokens: u.cache_read_tokens,
+              cache_write_tokens: u.cache_write_tokens,
+              cost_micros: cost ?? 0,
+              cost_source: source,
+              session_id: u.session_id,
+              prompt_hash: u.prompt_hash,
+              pattern_id: u.pattern_id,
+              metadata: u.metadata,
+              created_at: u.created_at
+            }
           })
         }
         // Sorted keys: concurrent batches sharing records or rollup rows lock them in one order.
-        const rows = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : 1))
+        const rows = [...byId.values()].sort((a, b) => (a.row.id < b.row.id ? -1 : 1))
         const accepted = yield* feed.transaction(
           Effect.gen(function* () {
-            const inserted = yield* repo.insertNew(rows)
+            const inserted = yield* repo.insertNew(rows.map((r) => r.row))
             const daily = new Map<string, DailyRow>()
-            for (const r of rows) {
+            for (const { row: r, runs } of rows) {
               if (!inserted.has(r.id)) continue
               const day = r.created_at.slice(0, 10)
-              const key = `${day}\u0000${r.tool}`
-              const prev = daily.get(key)
-              daily.set(key, {
+              const key = `${day}\u0000${r.tool}\u0000${r.model}`
+              const prev = daily.get(key) ?? {
+                ...zeroModel,
                 team_id: teamId ?? NO_TEAM,
                 user_id: user.id,
                 day,
                 tool: r.tool,
-                runs: (prev?.runs ?? 0) + 1,
-                duration_ms: (prev?.duration_ms ?? 0) + r.duration_ms,
-                tokens: (prev?.tokens ?? 0) + r.tokens_used,
-                cost_micros: (prev?.cost_micros ?? 0) + r.cost_micros
+                model: r.model
+              }
+              daily.set(key, {
+                ...prev,
+                runs: prev.runs + runs,
+                duration_ms: prev.duration_ms + r.duration_ms,
+                tokens: prev.tokens + r.tokens_used,
+                input_tokens: prev.input_tokens + r.input_tokens,
+                output_tokens: prev.output_tokens + r.output_tokens,
+                cache_read_tokens: prev.cache_read_tokens + r.cache_read_tokens,
+                cache_write_tokens: prev.cache_write_tokens + r.cache_write_tokens,
+                cost_micros: prev.cost_micros + r.cost_micros,
+                computed_cost_micros: prev.computed_cost_micros + (r.cost_source === "computed" ? r.cost_micros : 0),
+                unpriced_tokens: prev.unpriced_tokens + (r.cost_source === "none" ? r.tokens_used : 0)
               })
             }
             const keys = [...daily.keys()].sort()
             yield* repo.addDaily(keys.map((k) => daily.get(k)!))
+            if (inTransaction !== undefined) yield* inTransaction(inserted)
             if (inserted.size > 0 && teamId !== null) yield* feed.publish({ kind: "stats", teamId })
             return inserted.size
           })
         )
-        return { accepted, duplicates: inputs.length - accepted }
+        return { accepted, duplicates: usage.length - accepted }
       })
 
+    /** Stores a batch of the REST contract's records (see `ingest`). */
+    const record = (
+      user: User,
+      teamId: string | null,
+      inputs: ReadonlyArray<StatRecord>
+    ): Effect.Effect<RecordStatsResponse, SqlError> => {
+      const at = now()
+      return ingest(
+        user,
+        teamId,
+        inputs.map((s) => usageOf(s, at))
+      )
+    }
+
     const summary = (scope: StatsScope, range: StatsRange): Effect.Effect<StatsSummary, SqlError> =>
-      Effect.map(repo.byDayAndTool(scope, range.from, range.to), (rows) => {
-        const { total, by_tool, by_day } = summarize(rows)
-        return { ...wire(total), by_tool, by_day }
+      Effect.map(repo.byDayToolModel(scope, range.from, range.to), (rows) => {
+        const { total, by_tool, by_model, by_day } = summarize(rows)
+        return { ...wire(total), by_tool, by_model, by_day }
       })
 
     /** The caller's own stats: in one team, or (teamId null) everywhere. */
@@ -329,7 +494,7 @@ export class Stats extends Effect.Service<Stats>()("@mur/core/Stats", {
         return { deleted: Object.values(deleted).reduce((a, b) => a + b, 0), by_plan: deleted }
       })
 
-    return { record, mine, team, leaderboard, today, exportRows, purgeRaw } as const
+    return { ingest, record, mine, team, leaderboard, today, exportRows, purgeRaw } as const
   }),
-  dependencies: [StatsRepo.Default, TeamRepo.Default]
+  dependencies: [StatsRepo.Default, TeamRepo.Default, Prices.Default]
 }) {}

@@ -1,6 +1,6 @@
 /**
  * The stats tables: raw usage records (`stats`) and their daily rollups (`stats_daily`, one
- * row per team, user, UTC day and tool). Rollups are updated in the same transaction as the
+ * row per team, user, UTC day, tool and model). Rollups are updated in the same transaction as the
  * raw rows they count, and are what every total is read from.
  *
  * Owns `stats` and `stats_daily`. Reports name users from `users` (owned by `UserRepo`),
@@ -19,25 +19,29 @@ export interface StatRow {
   readonly user_id: string
   readonly tool: string
   readonly action: string
+  readonly model: string
   readonly duration_ms: number
   readonly tokens_used: number
+  readonly input_tokens: number
+  readonly output_tokens: number
+  readonly cache_read_tokens: number
+  readonly cache_write_tokens: number
   readonly cost_micros: number
+  readonly cost_source: "reported" | "computed" | "none"
+  readonly session_id: string | null
   readonly prompt_hash: string | null
   readonly pattern_id: string | null
   readonly metadata: string | null
   readonly created_at: string
 }
 
-/** One rollup increment (or a sum of rollup rows). */
-export interface DailyRow {
+/** One rollup increment. */
+export interface DailyRow extends ModelSums {
   readonly team_id: string
   readonly user_id: string
   readonly day: string
   readonly tool: string
-  readonly runs: number
-  readonly duration_ms: number
-  readonly tokens: number
-  readonly cost_micros: number
+  readonly model: string
 }
 
 export interface Sums {
@@ -45,6 +49,16 @@ export interface Sums {
   readonly duration_ms: number
   readonly tokens: number
   readonly cost_micros: number
+}
+
+/** Sums with the token breakdown and how much of the cost was computed (or is missing). */
+export interface ModelSums extends Sums {
+  readonly input_tokens: number
+  readonly output_tokens: number
+  readonly cache_read_tokens: number
+  readonly cache_write_tokens: number
+  readonly computed_cost_micros: number
+  readonly unpriced_tokens: number
 }
 
 /** A raw record with its author's e-mail, for the export. */
@@ -63,6 +77,9 @@ export const NO_TEAM = ""
 
 const SUMS =
   "sum(runs) AS runs, sum(duration_ms) AS duration_ms, sum(tokens) AS tokens, sum(cost_micros) AS cost_micros"
+const MODEL_SUMS = `${SUMS}, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+  sum(cache_read_tokens) AS cache_read_tokens, sum(cache_write_tokens) AS cache_write_tokens,
+  sum(computed_cost_micros) AS computed_cost_micros, sum(unpriced_tokens) AS unpriced_tokens`
 
 /** Sums come back as text (PostgreSQL `numeric`) or numbers (SQLite); both exact below 2^53. */
 const toSums = <R extends Sums>(r: R): R => ({
@@ -71,6 +88,15 @@ const toSums = <R extends Sums>(r: R): R => ({
   duration_ms: Number(r.duration_ms ?? 0),
   tokens: Number(r.tokens ?? 0),
   cost_micros: Number(r.cost_micros ?? 0)
+})
+const toModelSums = <R extends ModelSums>(r: R): R => ({
+  ...toSums(r),
+  input_tokens: Number(r.input_tokens ?? 0),
+  output_tokens: Number(r.output_tokens ?? 0),
+  cache_read_tokens: Number(r.cache_read_tokens ?? 0),
+  cache_write_tokens: Number(r.cache_write_tokens ?? 0),
+  computed_cost_micros: Number(r.computed_cost_micros ?? 0),
+  unpriced_tokens: Number(r.unpriced_tokens ?? 0)
 })
 
 export class StatsRepo extends Effect.Service<StatsRepo>()("@mur/core/StatsRepo", {
@@ -93,11 +119,17 @@ export class StatsRepo extends Effect.Service<StatsRepo>()("@mur/core/StatsRepo"
         ? Effect.void
         : sql`
             INSERT INTO stats_daily ${sql.insert(rows as any)}
-            ON CONFLICT (team_id, user_id, day, tool) DO UPDATE SET
+            ON CONFLICT (team_id, user_id, day, tool, model) DO UPDATE SET
               runs = stats_daily.runs + excluded.runs,
               duration_ms = stats_daily.duration_ms + excluded.duration_ms,
               tokens = stats_daily.tokens + excluded.tokens,
-              cost_micros = stats_daily.cost_micros + excluded.cost_micros`.pipe(Effect.asVoid)
+              input_tokens = stats_daily.input_tokens + excluded.input_tokens,
+              output_tokens = stats_daily.output_tokens + excluded.output_tokens,
+              cache_read_tokens = stats_daily.cache_read_tokens + excluded.cache_read_tokens,
+              cache_write_tokens = stats_daily.cache_write_tokens + excluded.cache_write_tokens,
+              cost_micros = stats_daily.cost_micros + excluded.cost_micros,
+              computed_cost_micros = stats_daily.computed_cost_micros + excluded.computed_cost_micros,
+              unpriced_tokens = stats_daily.unpriced_tokens + excluded.unpriced_tokens`.pipe(Effect.asVoid)
 
     const dailyWhere = (scope: StatsScope, from: string, to: string) => {
       const where = [sql`day >= ${from}`, sql`day <= ${to}`]
@@ -106,12 +138,12 @@ export class StatsRepo extends Effect.Service<StatsRepo>()("@mur/core/StatsRepo"
       return sql.and(where)
     }
 
-    /** Rollup sums by day and tool over a range of days (both included). */
-    const byDayAndTool = (scope: StatsScope, from: string, to: string) =>
-      sql<{ day: string; tool: string } & Sums>`
-        SELECT day, tool, ${sql.literal(SUMS)} FROM stats_daily
+    /** Rollup sums by day, tool and model over a range of days (both included). */
+    const byDayToolModel = (scope: StatsScope, from: string, to: string) =>
+      sql<{ day: string; tool: string; model: string } & ModelSums>`
+        SELECT day, tool, model, ${sql.literal(MODEL_SUMS)} FROM stats_daily
         WHERE ${dailyWhere(scope, from, to)}
-        GROUP BY day, tool`.pipe(Effect.map((rows) => rows.map(toSums)))
+        GROUP BY day, tool, model`.pipe(Effect.map((rows) => rows.map(toModelSums)))
 
     /** Rollup sums of a team by user, with each user's name and e-mail. */
     const byUser = (teamId: string, from: string, to: string) =>
@@ -145,8 +177,9 @@ export class StatsRepo extends Effect.Service<StatsRepo>()("@mur/core/StatsRepo"
       if (scope.userId !== undefined) where.push(sql`s.user_id = ${scope.userId}`)
       if (after !== null) where.push(sql`(s.created_at, s.id) > (${after.created_at}, ${after.id})`)
       return sql<ExportRow>`
-        SELECT s.id, s.team_id, s.user_id, u.email AS user_email, s.tool, s.action, s.duration_ms, s.tokens_used,
-          s.cost_micros, s.prompt_hash, s.pattern_id, s.metadata, s.created_at
+        SELECT s.id, s.team_id, s.user_id, u.email AS user_email, s.tool, s.action, s.model, s.duration_ms,
+          s.tokens_used, s.input_tokens, s.output_tokens, s.cache_read_tokens, s.cache_write_tokens,
+          s.cost_micros, s.cost_source, s.session_id, s.prompt_hash, s.pattern_id, s.metadata, s.created_at
         FROM stats s JOIN users u ON u.id = s.user_id
         WHERE ${sql.and(where)}
         ORDER BY s.created_at, s.id
@@ -178,7 +211,7 @@ export class StatsRepo extends Effect.Service<StatsRepo>()("@mur/core/StatsRepo"
     return {
       insertNew,
       addDaily,
-      byDayAndTool,
+      byDayToolModel,
       byUser,
       authoredByUser,
       exportPage,

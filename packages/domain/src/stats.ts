@@ -51,15 +51,37 @@ export const StatRecord = Schema.Struct({
   ),
   tool: name("tool"),
   action: name("action"),
+  model: Schema.optional(
+    name("model").annotations({ description: "The model the usage was made with, e.g. claude-sonnet-4-5" })
+  ),
   duration_ms: Schema.optional(count("duration_ms")),
-  tokens_used: Schema.optional(count("tokens_used")),
+  tokens_used: Schema.optional(
+    count("tokens_used").annotations({
+      description: "All tokens of the record; defaults to the sum of the four kinds below"
+    })
+  ),
+  input_tokens: Schema.optional(count("input_tokens")),
+  output_tokens: Schema.optional(count("output_tokens")),
+  cache_read_tokens: Schema.optional(count("cache_read_tokens")),
+  cache_write_tokens: Schema.optional(count("cache_write_tokens")),
+  session_id: Schema.optional(
+    Schema.NullOr(
+      Text.pipe(
+        Schema.minLength(1, { message: () => "session_id must not be empty" }),
+        Schema.maxLength(256, { message: () => "session_id must be at most 256 characters" })
+      )
+    )
+  ),
   cost_usd: Schema.optional(
     Schema.Number.annotations({ message: () => "cost_usd must be a number" }).pipe(
       Schema.between(0, MAX_STAT_COST_USD, {
         message: () => `cost_usd must be between 0 and ${MAX_STAT_COST_USD}`
       })
     )
-  ).annotations({ description: "Dollars; kept as whole micro-dollars (rounded to the nearest)" }),
+  ).annotations({
+    description:
+      "Dollars; kept as whole micro-dollars (rounded to the nearest). Without it, the cost is computed from the price table when the model and the token kinds are known"
+  }),
   prompt_hash: Schema.optional(
     Schema.NullOr(
       Text.pipe(
@@ -137,6 +159,27 @@ const totals = {
 export const ToolStats = Schema.Struct({ tool: Schema.String, ...totals }).annotations({ identifier: "ToolStats" })
 export type ToolStats = typeof ToolStats.Type
 
+/**
+ * Where a cost figure comes from: `reported` by the assistant, `computed` from the price
+ * table, `mixed` (some of each), `none` (no cost known: no reported cost and no price).
+ */
+export const CostSource = Schema.Literal("reported", "computed", "mixed", "none")
+export type CostSource = typeof CostSource.Type
+
+/** Totals of one model (`""`: records that named none), most tokens first. */
+export const ModelStats = Schema.Struct({
+  model: Schema.String,
+  ...totals,
+  input_tokens: Schema.Number,
+  output_tokens: Schema.Number,
+  cache_read_tokens: Schema.Number,
+  cache_write_tokens: Schema.Number,
+  cost_source: CostSource,
+  /** Tokens of records with neither a reported cost nor a price: their cost is not in `cost_usd`. */
+  unpriced_tokens: Schema.Number
+}).annotations({ identifier: "ModelStats" })
+export type ModelStats = typeof ModelStats.Type
+
 export const DayStats = Schema.Struct({
   date: Schema.String,
   runs: Schema.Number,
@@ -145,10 +188,14 @@ export const DayStats = Schema.Struct({
 }).annotations({ identifier: "DayStats" })
 export type DayStats = typeof DayStats.Type
 
-/** Totals over a range, by tool (most runs first) and by day (days with activity, oldest first). */
+/**
+ * Totals over a range, by tool (most runs first), by model (most tokens first) and by day
+ * (days with activity, oldest first).
+ */
 export const StatsSummary = Schema.Struct({
   ...totals,
   by_tool: Schema.Array(ToolStats),
+  by_model: Schema.Array(ModelStats),
   by_day: Schema.Array(DayStats)
 }).annotations({ identifier: "StatsSummary" })
 export type StatsSummary = typeof StatsSummary.Type
@@ -195,5 +242,12 @@ export const EXPORT_COLUMNS = [
   "cost_usd",
   "pattern_id",
   "prompt_hash",
-  "metadata"
+  "metadata",
+  "model",
+  "input_tokens",
+  "output_tokens",
+  "cache_read_tokens",
+  "cache_write_tokens",
+  "cost_source",
+  "session_id"
 ] as const

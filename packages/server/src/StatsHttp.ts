@@ -21,7 +21,14 @@ const exportRow = (r: ExportRow) =>
     formatMicros(Number(r.cost_micros)),
     r.pattern_id,
     r.prompt_hash,
-    r.metadata
+    r.metadata,
+    r.model,
+    Number(r.input_tokens),
+    Number(r.output_tokens),
+    Number(r.cache_read_tokens),
+    Number(r.cache_write_tokens),
+    r.cost_source,
+    r.session_id
   ])
 
 /** The header row, then one encoded chunk per page of rows: never more than a page in memory. */

@@ -6,6 +6,7 @@ import * as M0003 from "./0003_presence.js"
 import * as M0004 from "./0004_stats_jobs.js"
 import * as M0005 from "./0005_admin.js"
 import * as M0006 from "./0006_rate_limits.js"
+import * as M0007 from "./0007_telemetry.js"
 
 type Script = { readonly sqlite: string; readonly pg: string }
 
@@ -44,7 +45,8 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
   "0003_presence": script(M0003),
   "0004_stats_jobs": script(M0004),
   "0005_admin": script(M0005),
-  "0006_rate_limits": script(M0006)
+  "0006_rate_limits": script(M0006),
+  "0007_telemetry": script(M0007)
 }
 
 export const loader = Migrator.fromRecord(migrations)
