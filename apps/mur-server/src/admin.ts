@@ -7,7 +7,17 @@
 import { userInfo } from "node:os"
 import { Args, Command, Options } from "@effect/cli"
 import type { SqlClient } from "@effect/sql"
-import { Admin, type AdminActor, type ChangeFeed, EngineConfig, Storage } from "@mur/core"
+import {
+  Admin,
+  type AdminActor,
+  type ChangeFeed,
+  EngineConfig,
+  MAX_PRICE,
+  PRICES_AS_OF,
+  type PriceEntry,
+  Prices,
+  Storage
+} from "@mur/core"
 import { type AdminTeam, type AdminUser, DisplayName, Email, Password, Plan } from "@mur/domain"
 import { Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
 
@@ -311,8 +321,93 @@ export const adminCommand = (deps: AdminDeps) => {
     Command.withSubcommands([teamsList, teamsShow, teamsSetPlan, teamsSetLimits])
   )
 
+  /** Runs on the price table of the database, migrated to this build's level. */
+  const withPrices = <A, E>(url: Option.Option<string>, f: (prices: Prices) => Effect.Effect<A, E>) =>
+    deps.withDatabase(
+      url,
+      Effect.gen(function* () {
+        const pending = (yield* Storage.migrationStatus).filter((m) => m.applied_at === null)
+        if (pending.length > 0) return die("the database has pending migrations; run `mur-server migrate up` first")
+        return yield* Effect.flatMap(Prices, f).pipe(Effect.provide(Prices.Default))
+      })
+    )
+
+  const priceLine = (p: PriceEntry) =>
+    [
+      p.model,
+      `input ${p.input}`,
+      `output ${p.output}`,
+      `cache-read ${p.cache_read}`,
+      `cache-write ${p.cache_write}`,
+      p.source === "default" ? `default (${PRICES_AS_OF})` : `operator (${p.updated_at})`
+    ].join("\t")
+
+  const model = Args.text({ name: "MODEL" }).pipe(Args.withDescription("The model name, e.g. gemini-2.5-pro"))
+  const priceOption = (name: string, what: string) =>
+    Options.text(name).pipe(Options.withPseudoName("USD"), Options.withDescription(`Dollars per million ${what}`))
+  const priceArg = (name: string, raw: string) => {
+    const v = raw.trim()
+    const n = Number(v)
+    if (v === "" || !Number.isFinite(n) || n < 0 || n > MAX_PRICE)
+      return die(`invalid --${name}: "${raw}" is not a price from 0 to ${MAX_PRICE} dollars per million tokens`, 2)
+    return n
+  }
+
+  const pricesList = Command.make("list", { json, databaseUrl }, (o) =>
+    withPrices(o.databaseUrl, (prices) =>
+      Effect.flatMap(prices.list, (all) =>
+        print(o.json, { prices: all, defaults_as_of: PRICES_AS_OF }, () => all.map(priceLine).join("\n"))
+      )
+    )
+  ).pipe(Command.withDescription("Prices per million tokens, by model (USD)"))
+
+  const pricesSet = Command.make(
+    "set",
+    {
+      model,
+      input: priceOption("input", "input tokens"),
+      output: priceOption("output", "output tokens"),
+      cacheRead: priceOption("cache-read", "cache-read tokens").pipe(Options.optional),
+      cacheWrite: priceOption("cache-write", "cache-write tokens").pipe(Options.optional),
+      json,
+      databaseUrl
+    },
+    (o) =>
+      withPrices(o.databaseUrl, (prices) =>
+        Effect.gen(function* () {
+          if (o.model.trim() === "" || o.model.length > 100) return die("invalid MODEL: 1 to 100 characters", 2)
+          const price = {
+            input: priceArg("input", o.input),
+            output: priceArg("output", o.output),
+            cache_read: Option.match(o.cacheRead, { onNone: () => 0, onSome: (v) => priceArg("cache-read", v) }),
+            cache_write: Option.match(o.cacheWrite, { onNone: () => 0, onSome: (v) => priceArg("cache-write", v) })
+          }
+          yield* prices.set(o.model, price)
+          const entry = (yield* prices.list).find(
+            (p) => p.source === "operator" && o.model.trim().toLowerCase().endsWith(p.model)
+          )
+          yield* print(o.json, { price: entry }, () => (entry === undefined ? "set" : priceLine(entry)))
+        })
+      )
+  ).pipe(Command.withDescription("Set a model's price; applies to usage recorded from now on"))
+
+  const pricesUnset = Command.make("unset", { model, json, databaseUrl }, (o) =>
+    withPrices(o.databaseUrl, (prices) =>
+      Effect.gen(function* () {
+        const removed = yield* prices.unset(o.model)
+        if (!removed) return die(`no price of your own for ${o.model}`)
+        yield* print(o.json, { removed: true }, () => `removed; ${o.model} is priced by the shipped defaults, if any`)
+      })
+    )
+  ).pipe(Command.withDescription("Remove your price of a model (back to the default)"))
+
+  const pricesGroup = Command.make("prices").pipe(
+    Command.withDescription("The price table that costs usage reported without one"),
+    Command.withSubcommands([pricesList, pricesSet, pricesUnset])
+  )
+
   return Command.make("admin").pipe(
-    Command.withDescription("Administer users and teams (on DATABASE_URL)"),
-    Command.withSubcommands([users, teams])
+    Command.withDescription("Administer users, teams and prices (on DATABASE_URL)"),
+    Command.withSubcommands([users, teams, pricesGroup])
   )
 }

@@ -8,8 +8,8 @@
  * operator's own rows (`mur-server admin prices set|unset`, stored in `model_prices`), which
  * win by model name. A model name from a payload is matched by its longest priced prefix
  * (`claude-sonnet-4-5-20250929` → `claude-sonnet-4-5`), after dropping a provider prefix
- * (`models/`, `openai/`, `us.anthropic.`…). Prices are read per ingest batch from a copy
- * kept for `PRICE_CACHE_MS`, so a change reaches every process within that time; a change
+ * (`models/`, `openai/`, `us.anthropic.`…). The operator's rows are read once per ingest
+ * batch that needs a price (one small query), so a change reaches every process at once; it
  * applies to usage recorded after it (recorded costs are never rewritten).
  *
  * Money is integers: prices are micro-dollars per million tokens, and a record's computed
@@ -88,9 +88,6 @@ export const DEFAULT_PRICES: Readonly<Record<string, ModelPrice>> = {
   "codex-mini-latest": p(1.5, 6, 0.375, 0)
 }
 
-/** How long a process keeps its copy of the table. */
-export const PRICE_CACHE_MS = 10_000
-
 /** A model name as the table keys it: lower case, without a provider prefix or version tail. */
 export const normalizeModel = (model: string): string => {
   let m = model.trim().toLowerCase()
@@ -149,9 +146,9 @@ export const MAX_PRICE = 10_000
 export class Prices extends Effect.Service<Prices>()("@mur/core/Prices", {
   effect: Effect.gen(function* () {
     const repo = yield* PriceRepo
-    let cached: { at: number; table: ReadonlyMap<string, PriceEntry> } | undefined
 
-    const load = Effect.map(repo.all, (rows) => {
+    /** The effective table: the defaults under the operator's rows. */
+    const table = Effect.map(repo.all, (rows) => {
       const table = new Map<string, PriceEntry>()
       for (const [model, price] of Object.entries(DEFAULT_PRICES)) {
         table.set(model, { model, ...price, source: "default", updated_at: null })
@@ -170,29 +167,14 @@ export class Prices extends Effect.Service<Prices>()("@mur/core/Prices", {
       return table as ReadonlyMap<string, PriceEntry>
     })
 
-    /** The effective table (a copy at most `PRICE_CACHE_MS` old). */
-    const table = Effect.suspend(() => {
-      const at = Date.now()
-      if (cached !== undefined && at - cached.at < PRICE_CACHE_MS) return Effect.succeed(cached.table)
-      return Effect.tap(load, (t) => {
-        cached = { at, table: t }
-      })
-    })
-
     /** Every price, by model name. */
-    const list = Effect.map(load, (t) => [...t.values()].sort((a, b) => (a.model < b.model ? -1 : 1)))
+    const list = Effect.map(table, (t) => [...t.values()].sort((a, b) => (a.model < b.model ? -1 : 1)))
 
     /** Sets the operator's price of a model (a new model, or over the shipped default). */
-    const set = (model: string, price: ModelPrice) =>
-      Effect.tap(repo.upsert(rowOf(normalizeModel(model), price, now())), () => {
-        cached = undefined
-      })
+    const set = (model: string, price: ModelPrice) => repo.upsert(rowOf(normalizeModel(model), price, now()))
 
     /** Removes the operator's price of a model: the shipped default (if any) applies again. */
-    const unset = (model: string) =>
-      Effect.tap(repo.remove(normalizeModel(model)), () => {
-        cached = undefined
-      })
+    const unset = (model: string) => repo.remove(normalizeModel(model))
 
     return { table, list, set, unset } as const
   }),
