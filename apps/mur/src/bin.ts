@@ -177,9 +177,9 @@ const setupCommandFor = (assistant: AssistantName, description: string) =>
 const setupCommand = Command.make("setup").pipe(
   Command.withDescription("Send an AI assistant's telemetry (OpenTelemetry) to the server"),
   Command.withSubcommands([
-    setupCommandFor("claude-code", "Claude Code: the env block of ~/.claude/settings.json"),
-    setupCommandFor("gemini-cli", "Gemini CLI: telemetry in ~/.gemini/settings.json, the key in .env"),
-    setupCommandFor("codex", "Codex: the [otel] tables of ~/.codex/config.toml")
+    setupCommandFor("claude-code", "Claude Code: env in ~/.claude/settings.json ($CLAUDE_CONFIG_DIR)"),
+    setupCommandFor("gemini-cli", "Gemini CLI: ~/.gemini/settings.json and .env ($GEMINI_CLI_HOME)"),
+    setupCommandFor("codex", "Codex: [otel] in ~/.codex/config.toml ($CODEX_HOME)")
   ])
 )
 
