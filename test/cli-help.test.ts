@@ -103,7 +103,8 @@ describe.each(binaries)("%s", (name, run) => {
             [["stats", "record", "--tool", "x"], /missing --action; see 'mur stats record --help'$/],
             [["team", "invite", "a@example.com", "--role", "boss"], /invalid --role "boss": use admin, member/],
             [["team", "join"], /missing argument <code>/],
-            [["--team"], /--team needs a value/]
+            [["--team"], /--team needs a value/],
+            [["setup", "cursor"], /unknown command "cursor"; see 'mur setup --help'$/]
           ] as const)
         : ([
             [["admin", "users", "nope"], /unknown command "nope"; see 'mur-server admin users --help'$/],

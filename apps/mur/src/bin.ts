@@ -9,9 +9,11 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { runCommandLine, UsageError } from "@mur/cli"
 import { Cause, Effect, Exit, Option } from "effect"
 import { hoistGlobalFlags } from "./Argv.js"
+import type { AssistantName } from "./Assistants.js"
 import { Cli } from "./Cli.js"
 import { login, logout, whoami } from "./commands/auth.js"
 import { configServer, configSet, configShow } from "./commands/config.js"
+import { setup } from "./commands/setup.js"
 import { stats, statsFlush, statsRecord } from "./commands/stats.js"
 import { sync } from "./commands/sync.js"
 import { teamCreate, teamInvite, teamJoin, teamLeave, teamMembers } from "./commands/team.js"
@@ -163,6 +165,24 @@ const statsCommand = Command.make(
   ])
 )
 
+// setup
+const setupOptions = {
+  file: optionalText("file", "PATH", "Edit this settings file instead (a managed or system one)"),
+  key: optionalText("key", "KEY", "Use this API key (mur_…) instead of creating one"),
+  print: flag("print", "Print the settings, write nothing (a key is still made unless --key)"),
+  undo: flag("undo", "Remove the settings mur setup wrote")
+}
+const setupCommandFor = (assistant: AssistantName, description: string) =>
+  Command.make(assistant, setupOptions, (a) => setup({ ...a, assistant })).pipe(Command.withDescription(description))
+const setupCommand = Command.make("setup").pipe(
+  Command.withDescription("Send an AI assistant's telemetry (OpenTelemetry) to the server"),
+  Command.withSubcommands([
+    setupCommandFor("claude-code", "Claude Code: env in ~/.claude/settings.json ($CLAUDE_CONFIG_DIR)"),
+    setupCommandFor("gemini-cli", "Gemini CLI: ~/.gemini/settings.json and .env ($GEMINI_CLI_HOME)"),
+    setupCommandFor("codex", "Codex: [otel] in ~/.codex/config.toml ($CODEX_HOME)")
+  ])
+)
+
 const root = Command.make("mur", {
   json: flag("json", "Print one JSON document on stdout (any command)"),
   team: optionalText("team", "SLUG", "The team (slug or id) when you are in several (any command)")
@@ -175,7 +195,8 @@ const root = Command.make("mur", {
     whoamiCommand,
     syncCommand,
     teamCommand,
-    statsCommand
+    statsCommand,
+    setupCommand
   ])
 )
 
